@@ -1,0 +1,40 @@
+# The serving image: the model class, its artifacts, and seldon-core's Python wrapper.
+# BASE_IMAGE defaults to the official slim Python; `make image` passes a locally built
+# Debian bookworm base where no registry can be reached. Packages come from build/wheels,
+# prepared on the host by scripts/build_wheelhouse.sh, so the build itself needs no network.
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
+COPY requirements.txt constraints.txt /tmp/
+COPY build/wheels /wheels
+RUN python3 -m venv --without-pip /opt/venv \
+ && python3 "$(ls /wheels/pip-*.whl)/pip" --python /opt/venv/bin/python install -q \
+      --no-index --find-links /wheels --no-compile -r /tmp/requirements.txt \
+ && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
+ && rm -rf /opt/venv/lib/python3*/site-packages/*/tests /opt/venv/lib/python3*/site-packages/pip* \
+ && /opt/venv/bin/python -m compileall -q /opt/venv/lib
+
+FROM ${BASE_IMAGE}
+ARG MODEL_VERSION=1.0.0
+LABEL org.opencontainers.image.title="docker-model" \
+      org.opencontainers.image.version="${MODEL_VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    MODEL_PATH=/app/models/binary-lr.joblib \
+    FEEDBACK_DB=/var/lib/docker-model/feedback.sqlite \
+    GUNICORN_WORKERS=2 \
+    GUNICORN_THREADS=1
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY DockerModel.py feedback_log.py request_guard.py /app/
+COPY models/ /app/models/
+RUN mkdir -p /var/lib/docker-model && chown 8888:8888 /var/lib/docker-model
+VOLUME /var/lib/docker-model
+USER 8888:8888
+# REST, gRPC, Prometheus exposition
+EXPOSE 9000 5000 6000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9000/health/status', timeout=2)"]
+CMD ["seldon-core-microservice", "DockerModel", "--service-type", "MODEL"]

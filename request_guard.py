@@ -1,0 +1,122 @@
+"""Checks each REST prediction and feedback request before seldon-core's own parsing sees it.
+
+seldon-core 1.17.1 answers 500 when its parsing fails (a ragged ndarray, a tensor whose values do
+not fit its shape, unknown keys in a feedback message), before the model is called, so checking
+inside predict() is not enough. This Flask blueprint (the wrapper registers a model's
+`model_error_handler`) refuses such requests first, with a 4xx that names the problem.
+"""
+import json
+
+from flask import Blueprint, request
+
+from DockerModel import BadInput, check_features, check_truth
+
+MAX_BODY_BYTES = 32 * 1024 * 1024  # 10,000 rows of 30 floats is about 6 MB of JSON
+
+PREDICTION_PATHS = {"/api/v1.0/predictions", "/api/v0.1/predictions", "/predict"}
+FEEDBACK_PATHS = {"/api/v1.0/feedback", "/api/v0.1/feedback", "/send-feedback"}
+MESSAGE_KEYS = {"data", "meta"}
+FEEDBACK_KEYS = {"request", "response", "reward", "truth"}
+
+blueprint = Blueprint("request_guard", __name__)
+
+
+class RequestError(BadInput):
+    def __init__(self, message, status_code=400):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _body():
+    """The request's JSON document: a JSON body, or seldon's form field `json`."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise RequestError(f"the body has {request.content_length} bytes, more than the limit of "
+                           f"{MAX_BODY_BYTES}: send fewer rows per request", 413)
+    mimetype = request.mimetype
+    if mimetype == "application/json":
+        text = request.get_data(cache=True)
+    elif mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if set(request.form) != {"json"}:
+            raise RequestError("a form-encoded request must have exactly one field, 'json', holding the "
+                               "JSON message; better, send the JSON itself as application/json", 415)
+        text = request.form["json"]
+    else:
+        raise RequestError(f"Content-Type must be application/json, got {mimetype or 'none'!r}", 415)
+    if len(text) > MAX_BODY_BYTES:
+        raise RequestError(f"the body is larger than the limit of {MAX_BODY_BYTES} bytes", 413)
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RequestError(f"the body is not valid JSON: {err}") from None
+
+
+def _features(message, where):
+    if not isinstance(message, dict):
+        raise RequestError(f"{where} must be a JSON object with a 'data' key")
+    unknown = set(message) - MESSAGE_KEYS
+    if unknown:
+        raise RequestError(f"unknown key(s) {sorted(unknown)} in {where}: expected 'data' (and optionally 'meta')")
+    data = message.get("data")
+    if not isinstance(data, dict):
+        raise RequestError(f"{where} needs 'data': {{'ndarray': [[30 numbers], ...]}} or a 'tensor'")
+    forms = {"ndarray", "tensor"} & set(data)
+    if len(forms) != 1:
+        raise RequestError(f"{where}.data needs exactly one of 'ndarray' or 'tensor', got keys {sorted(data)}")
+    if "ndarray" in data:
+        return check_features(data["ndarray"])
+    tensor = data["tensor"]
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("shape"), list) \
+            or not isinstance(tensor.get("values"), list):
+        raise RequestError(f"{where}.data.tensor needs 'shape' (a list) and 'values' (a flat list)")
+    shape = tensor["shape"]
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise RequestError(f"tensor shape must be non-negative integers, got {shape}")
+    size = 1
+    for d in shape:
+        size *= d
+    if size != len(tensor["values"]):
+        raise RequestError(f"tensor shape {shape} holds {size} values but 'values' has {len(tensor['values'])}")
+    if len(shape) != 2:
+        raise RequestError(f"tensor shape must be [rows, 30], got {shape}")
+    if size == 0:
+        raise RequestError("the request has no rows")
+    return check_features([tensor["values"][i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])])
+
+
+def check_prediction(body):
+    _features(body, "the request")
+
+
+def check_feedback(body):
+    if not isinstance(body, dict):
+        raise RequestError("feedback must be a JSON object with 'request' and 'truth'")
+    unknown = set(body) - FEEDBACK_KEYS
+    if unknown:
+        raise RequestError(f"unknown key(s) {sorted(unknown)} in the feedback: expected 'request', 'truth', "
+                           "and optionally 'response' and 'reward'")
+    if "request" not in body:
+        raise RequestError("feedback needs 'request': the features the prediction was made on")
+    rows = _features(body["request"], "request")
+    truth = body.get("truth")
+    if not isinstance(truth, dict) or not isinstance(truth.get("data"), dict) \
+            or "ndarray" not in truth["data"]:
+        raise RequestError("feedback needs 'truth': {'data': {'ndarray': [one 0 or 1 label per row]}}")
+    check_truth(truth["data"]["ndarray"], len(rows))
+    reward = body.get("reward", 0)
+    if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+        raise RequestError(f"'reward' must be a number, got {reward!r}")
+
+
+@blueprint.before_app_request
+def guard():
+    if request.method != "POST":
+        return None
+    if request.path in PREDICTION_PATHS:
+        check_prediction(_body())
+    elif request.path in FEEDBACK_PATHS:
+        check_feedback(_body())
+    return None

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Makes sure a Python 3.11 base image exists for the Dockerfile's BASE_IMAGE.
+# Order: an image already present, then a pull of python:3.11-slim, then (no registry reachable)
+# a minimal Debian bookworm with python3 from the apt mirror this machine uses, imported as an image.
+# Prints the name of the base image to use on its last line.
+set -euo pipefail
+
+official=python:3.11-slim
+local_base=${LOCAL_BASE_IMAGE:-local/bookworm-python:3.11}
+say() { echo "[base-image] $*" >&2; }
+
+if docker image inspect "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
+if docker image inspect "$local_base" >/dev/null 2>&1; then echo "$local_base"; exit 0; fi
+if timeout 60 docker pull -q "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
+
+say "$official cannot be pulled (no registry reachable): building $local_base from Debian packages"
+if ! command -v debootstrap >/dev/null; then
+  say "installing debootstrap (apt-get)"
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
+    || { say "could not install debootstrap: install it, or make $official available, then retry"; exit 1; }
+fi
+
+# The mirror apt is configured with (deb822 sources or the classic list).
+mirror=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list \
+         | grep -v security | head -n1 | awk '{print ($1=="deb") ? ($2 ~ /^\[/ ? $3 : $2) : $2}' || true)
+mirror=${DEBIAN_MIRROR:-${mirror:-http://deb.debian.org/debian}}
+
+rootfs=$(mktemp -d /tmp/bookworm-rootfs.XXXXXX)
+trap 'rm -rf "$rootfs"' EXIT
+say "debootstrap bookworm from $mirror (about a minute)"
+debootstrap --variant=minbase --include=python3 bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
+  || { tail -n 20 "$rootfs.log" >&2; say "debootstrap failed (log above)"; exit 1; }
+rm -f "$rootfs.log"
+
+# Slim: nothing here is read at run time by a Python service.
+rm -rf "$rootfs"/usr/share/{doc,man,info,locale,lintian,linda} "$rootfs"/var/cache/apt/* \
+       "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/usr/lib/python3.11/test \
+       "$rootfs"/usr/lib/python3.11/{idlelib,tkinter,lib2to3,ensurepip,pydoc_data}
+find "$rootfs"/usr/lib/python3* -name __pycache__ -prune -exec rm -rf {} +
+
+say "importing as $local_base"
+tar -C "$rootfs" -c . | docker import \
+  -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8' \
+  -c 'CMD ["python3"]' - "$local_base" >/dev/null
+echo "$local_base"
