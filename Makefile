@@ -1,0 +1,51 @@
+# The kit's entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VERSION   := $(shell cat VERSION)
+IMAGE     := docker-model:$(VERSION)
+NB_PYTHON := venvs/notebooks/bin/python
+export IMAGE
+
+.PHONY: help setup models image serve stop run-notebooks test test-unit lab refresh-notebooks \
+        reset-feedback clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+setup: ## Create the notebook and serving environments (venvs/), idempotent
+	@bash scripts/setup_envs.sh
+
+models: setup ## Train both models into models/ (deterministic) and save the test set
+	@$(NB_PYTHON) -m kit.training
+
+image: ## Build the serving image docker-model:1.0.0 (offline base and wheelhouse if needed)
+	@bash scripts/build_image.sh
+
+serve: ## Start the model on :9000 (REST), :5000 (gRPC), :6000 (metrics); Docker, else the serving venv
+	@bash scripts/serve.sh start
+
+stop: ## Stop the model server
+	@bash scripts/serve.sh stop
+
+run-notebooks: setup ## Run every notebook headlessly (papermill) into build/executed/
+	@bash scripts/run_notebooks.sh
+
+test: setup ## Unit and contract tests, and nbval over every notebook, against a running container
+	@bash scripts/run_tests.sh
+
+test-unit: setup ## Only the tests that need no server
+	@$(NB_PYTHON) -m pytest -q -m "not container" tests
+
+lab: setup ## Open JupyterLab on the notebooks
+	@venvs/notebooks/bin/jupyter lab notebooks/
+
+refresh-notebooks: ## Copy the executed notebooks (build/executed) back into notebooks/, outputs kept
+	@$(NB_PYTHON) scripts/clean_notebooks.py build/executed notebooks
+
+reset-feedback: stop ## Delete the served model's feedback log (the docker-model-feedback volume)
+	@docker volume rm -f docker-model-feedback >/dev/null 2>&1 || true; rm -f build/feedback.sqlite*
+
+clean: stop ## Remove environments, build outputs and the image
+	@rm -rf venvs build
+	@docker image rm -f $(IMAGE) >/dev/null 2>&1 || true

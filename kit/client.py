@@ -1,0 +1,81 @@
+"""A small HTTP client for the served model: predictions, feedback, and its Prometheus counters."""
+import os
+
+import requests
+
+MODEL_URL = os.environ.get("MODEL_URL", "http://localhost:9000")
+METRICS_URL = os.environ.get("METRICS_URL", "http://localhost:6000/metrics")
+OUTCOMES = ("tp", "fp", "tn", "fn")
+
+
+class ModelError(Exception):
+    """The server refused a request: carries its HTTP status and the server's own message."""
+
+    def __init__(self, status, message):
+        super().__init__(f"HTTP {status}: {message}")
+        self.status, self.message = status, message
+
+
+def prediction_payload(rows):
+    return {"data": {"ndarray": [[float(v) for v in row] for row in rows]}}
+
+
+def feedback_payload(rows, labels):
+    return {"request": prediction_payload(rows), "truth": {"data": {"ndarray": [int(t) for t in labels]}}}
+
+
+class ModelClient:
+    def __init__(self, base_url=MODEL_URL, timeout=30):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def _post(self, path, payload):
+        response = self.session.post(self.base_url + path, json=payload, timeout=self.timeout)
+        if response.status_code != 200:
+            try:
+                message = response.json()["status"]["info"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:300]
+            raise ModelError(response.status_code, message)
+        return response.json()
+
+    def predict(self, rows):
+        """The full response to a prediction request for these rows."""
+        return self._post("/api/v1.0/predictions", prediction_payload(rows))
+
+    def feedback(self, rows, labels):
+        """The full response to a feedback call carrying these rows and their true labels."""
+        return self._post("/api/v1.0/feedback", feedback_payload(rows, labels))
+
+    def is_up(self):
+        try:
+            return self.session.get(self.base_url + "/health/ping", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+
+def parse_samples(text):
+    """(name, labels, value) for each sample of a Prometheus text exposition."""
+    samples = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        name, _, rest = head.partition("{")
+        labels = {}
+        for item in filter(None, rest.rstrip("}").split('",')):
+            key, _, val = item.partition("=")
+            labels[key.strip(",")] = val.strip('"')
+        samples.append((name, labels, float(value)))
+    return samples
+
+
+def outcome_totals(metrics_url=METRICS_URL):
+    """The confusion matrix as the server exports it: feedback_outcomes_total summed by outcome."""
+    text = requests.get(metrics_url, timeout=5).text
+    totals = dict.fromkeys(OUTCOMES, 0)
+    for name, labels, value in parse_samples(text):
+        if name == "feedback_outcomes_total":
+            totals[labels["outcome"]] += int(value)
+    return totals

@@ -1,0 +1,44 @@
+"""Replaying the test set's ground truth to the served model, and comparing what it reports."""
+import pandas as pd
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+from tqdm.auto import tqdm
+
+from feedback_log import OUTCOMES, ratios
+from kit.client import outcome_totals
+
+# What the article printed after its replay (its versions: scikit-learn 1.0.2, numpy 1.20.3).
+ARTICLE_PRINTED = {"accuracy": 0.92607003, "precision": 0.9528302, "recall": 0.9294478, "f1_score": 0.9409938}
+# The article's confusion matrix, reproduced with its versions; its accuracy counted one more TN.
+ARTICLE_COUNTS = {"tp": 303, "fp": 15, "tn": 172, "fn": 23}
+
+
+def replay_one_by_one(client, X, y, progress=True):
+    """One feedback call per row, as the article does; returns the last response."""
+    response = None
+    for row, label in tqdm(list(zip(X, y)), desc="feedback", disable=not progress, mininterval=1):
+        response = client.feedback([row], [label])
+    return response
+
+
+def counted_since(before, metrics_url=None):
+    """Confusion counts added since `before` (a dict from outcome_totals)."""
+    after = outcome_totals(metrics_url) if metrics_url else outcome_totals()
+    return {o: after[o] - before[o] for o in OUTCOMES}
+
+
+def comparison(counts, y_true, y_pred):
+    """The server's figures beside sklearn.metrics on the same rows and the article's printout."""
+    server = ratios(counts)
+    sk = {
+        "accuracy": accuracy_score(y_true, y_pred),
+        "precision": precision_score(y_true, y_pred),
+        "recall": recall_score(y_true, y_pred),
+        "f1_score": f1_score(y_true, y_pred),
+    }
+    table = pd.DataFrame({
+        "server (counters)": server,
+        "sklearn.metrics": sk,
+        "article printed": ARTICLE_PRINTED,
+        "article's versions (513 rows)": ratios(ARTICLE_COUNTS),
+    })
+    return table.round(8)
