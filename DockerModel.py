@@ -8,6 +8,7 @@ was wrong, and the figures reported describe every worker of the container, not 
 import hashlib
 import json
 import logging
+import numbers
 import os
 import threading
 import atexit
@@ -118,6 +119,8 @@ def check_features(X):
             i, j, v = found
             raise BadInput(f"features must be numbers: row {i}, column {j} is {type(v).__name__} {v!r}")
         raise BadInput(f"features must be numbers, got an array of {arr.dtype}")
+    if arr.size == 0:
+        raise BadInput("the request has no rows")
     if arr.ndim == 1:
         raise BadInput(f"expected a list of rows, each of {N_FEATURES} numbers; got a flat list of "
                        f"{arr.shape[0]} values (wrap a single row in a list: [[...]])")
@@ -153,10 +156,10 @@ def check_truth(truth, n_rows):
     if arr.ndim != 1:
         raise BadInput(f"truth must be a list of labels, one per row; got shape {arr.shape}")
     if arr.shape[0] != n_rows:
-        raise BadInput(f"truth has {arr.shape[0]} labels for {n_rows} rows: give one label per row")
+        raise BadInput(f"truth has {arr.shape[0]} label(s) for {n_rows} row(s): give one label per row")
     labels = []
     for i, v in enumerate(arr.tolist()):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v not in (0, 1):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or v not in (0, 1):
             raise BadInput(f"truth labels must be 0 or 1: label {i} is {v!r}")
         labels.append(int(v))
     return np.array(labels, dtype=np.int64)

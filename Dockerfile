@@ -5,7 +5,6 @@
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS build
-LABEL stage=docker-model-build
 COPY requirements.txt constraints.txt /tmp/
 COPY build/wheels /wheels
 RUN python3 -m venv --without-pip /opt/venv \

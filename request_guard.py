@@ -49,9 +49,25 @@ def _body():
     if len(text) > MAX_BODY_BYTES:
         raise RequestError(f"the body is larger than the limit of {MAX_BODY_BYTES} bytes", 413)
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        body = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as err:
         raise RequestError(f"the body is not valid JSON: {err}") from None
+    if (b"true" if isinstance(text, bytes) else "true") in text or \
+            (b"false" if isinstance(text, bytes) else "false") in text:
+        _refuse_booleans(body)  # numpy would silently read true/false as 1.0/0.0
+    return body
+
+
+def _refuse_booleans(node, path="body"):
+    if isinstance(node, bool):
+        raise RequestError(f"{path} is {str(node).lower()}: features and labels must be numbers")
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key != "meta":
+                _refuse_booleans(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _refuse_booleans(value, f"{path}[{i}]")
 
 
 def _features(message, where):

@@ -1,7 +1,7 @@
 """Replaying the test set's ground truth to the served model, and comparing what it reports."""
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from feedback_log import OUTCOMES, ratios
 from kit.client import outcome_totals

@@ -12,7 +12,6 @@ bash scripts/build_wheelhouse.sh
 base=$(bash scripts/build_base_image.sh | tail -n1)
 say "building $image on $base"
 start=$(date +%s)
-docker build -q --build-arg BASE_IMAGE="$base" --build-arg MODEL_VERSION="${image##*:}" -t "$image" . >/dev/null
-docker image prune -f --filter label=stage=docker-model-build >/dev/null
+docker build -q --label org.opencontainers.image.source=docker-model-kit --build-arg BASE_IMAGE="$base" --build-arg MODEL_VERSION="${image##*:}" -t "$image" . >/dev/null
 size=$(docker image inspect -f '{{.Size}}' "$image")
 say "built $image in $(( $(date +%s) - start )) s: $(( size / 1000000 )) MB"

@@ -1,0 +1,164 @@
+"""Prometheus for the notebooks and tests: start it (scripts/monitor.sh), query it, wait on its rules.
+
+Prometheus scrapes the model's exposition (port 6000, replicas 6001..6009) every 2 s and evaluates
+monitoring/rules/*.yml: recording rules model:accuracy:ratio, model:precision:ratio, ... and the
+alerts (ModelAccuracyLow, ModelFeedbackStopped, ModelTargetDown, ModelPredictionErrors, ...).
+"""
+import os
+import subprocess
+import time
+
+import requests
+
+from kit import REPO_ROOT
+
+PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090")
+MONITOR = REPO_ROOT / "scripts" / "monitor.sh"
+OUTCOMES = ("tp", "fp", "tn", "fn")
+
+
+class Prometheus:
+    """The HTTP API of one Prometheus server (/api/v1/...)."""
+
+    def __init__(self, url=PROMETHEUS_URL, timeout=10):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def _get(self, path, **params):
+        response = self.session.get(f"{self.url}/api/v1/{path}", params=params, timeout=self.timeout)
+        body = response.json()
+        if body.get("status") != "success":
+            raise RuntimeError(f"Prometheus {path} {params}: {body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+    def is_ready(self):
+        try:
+            return self.session.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def query(self, expr, at=None):
+        """An instant query: [(labels, value)], labels without __name__."""
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        data = self._get("query", **params)
+        if data["resultType"] == "scalar":
+            return [({}, float(data["result"][1]))]
+        return [({k: v for k, v in r["metric"].items() if k != "__name__"}, float(r["value"][1]))
+                for r in data["result"]]
+
+    def value(self, expr, at=None):
+        """The value of a query that yields one series, else None (no data yet)."""
+        result = self.query(expr, at)
+        if len(result) > 1:
+            raise ValueError(f"{expr} gives {len(result)} series, expected one")
+        return result[0][1] if result else None
+
+    def query_range(self, expr, start, end, step=2):
+        """[(labels, [(timestamp, value), ...])] between two Unix times."""
+        data = self._get("query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=step)
+        return [({k: v for k, v in r["metric"].items() if k != "__name__"},
+                 [(float(t), float(v)) for t, v in r["values"]]) for r in data["result"]]
+
+    def outcomes(self, at=None):
+        """The confusion matrix as recorded by Prometheus (model:feedback_outcomes:sum)."""
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for labels, value in self.query("model:feedback_outcomes:sum", at):
+            counts[labels["outcome"]] = int(value)
+        return counts
+
+    def alerts(self):
+        """Alerts pending or firing now: [{"labels":..., "state":..., "activeAt":...}]."""
+        return self._get("alerts")["alerts"]
+
+    def targets(self, job="model"):
+        return [t for t in self._get("targets")["activeTargets"] if t["labels"].get("job") == job]
+
+    def wait_for(self, expr, predicate=lambda v: v is not None, timeout=60, interval=0.5):
+        """Polls a one-series query until predicate(value) holds; returns the value or raises."""
+        deadline = time.monotonic() + timeout
+        while True:
+            v = self.value(expr)
+            if predicate(v):
+                return v
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{expr} is still {v} after {timeout} s")
+            time.sleep(interval)
+
+    def wait_for_rows(self, total, timeout=30):
+        """Waits until the recorded feedback total (model:feedback_rows:sum) equals `total`, the sum
+        read from the servers' own expositions: then Prometheus has scraped every row sent so far."""
+        return self.wait_for("model:feedback_rows:sum", lambda v: v is not None and int(v) == total, timeout)
+
+    def alert_timeline(self, alertname, start, end, step=1):
+        """When an alert was pending and firing between two times, from Prometheus's ALERTS series:
+        {"pending": (first, last), "firing": (first, last)} with Unix times, states never seen absent."""
+        timeline = {}
+        for labels, values in self.query_range(f'ALERTS{{alertname="{alertname}"}}', start, end, step):
+            times = [t for t, v in values if v == 1]
+            if times:
+                state = labels["alertstate"]
+                old = timeline.get(state, (times[0], times[-1]))
+                timeline[state] = (min(old[0], times[0]), max(old[1], times[-1]))
+        return timeline
+
+    def fired_between(self, start, end, step=1):
+        """Names of the alerts that were firing at some time between start and end."""
+        series = self.query_range('ALERTS{alertstate="firing"}', start, end, step)
+        return sorted({labels["alertname"] for labels, values in series if values})
+
+
+def ensure_prometheus(prometheus=None):
+    """Starts Prometheus (and the probe exporter) through scripts/monitor.sh unless it answers."""
+    prometheus = prometheus or Prometheus()
+    if prometheus.is_ready():
+        return f"Prometheus already answers on {prometheus.url}"
+    done = subprocess.run(["bash", str(MONITOR), "start"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"could not start Prometheus:\n{done.stderr}")
+    return f"started Prometheus on {prometheus.url}"
+
+
+def stop_prometheus():
+    subprocess.run(["bash", str(MONITOR), "stop"], check=True, capture_output=True)
+
+
+def wait_for_targets(prometheus, n=1, timeout=30):
+    """Waits until at least n model targets are up (the target list refreshes every 5 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        up = [t for t in prometheus.targets() if t["health"] == "up"]
+        if len(up) >= n:
+            return up
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(up)} model target(s) up after {timeout} s, expected {n}")
+        time.sleep(0.5)
+
+
+def feedback_wave(client, X, y, rows_per_second, n_rows=None, flip=False, stop=None, max_seconds=120):
+    """Sends one feedback call per row at a steady pace, cycling through (X, y).
+
+    flip: send the opposite labels (a degraded stretch: the model now looks wrong 93 % of the time).
+    Stops after n_rows rows, or as soon as stop() returns true (checked once a second), and in any
+    case after max_seconds. Returns (rows sent, start time, end time).
+    """
+    start = time.time()
+    sent, next_check = 0, start + 1
+    while n_rows is None or sent < n_rows:
+        now = time.time()
+        if now - start > max_seconds:
+            break
+        if stop is not None and now >= next_check:
+            next_check = now + 1
+            if stop():
+                break
+        i = sent % len(X)
+        label = 1 - int(y[i]) if flip else int(y[i])
+        client.feedback([X[i]], [label])
+        sent += 1
+        delay = start + sent / rows_per_second - time.time()
+        if delay > 0:
+            time.sleep(delay)
+    return sent, start, time.time()

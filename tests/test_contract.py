@@ -1,0 +1,116 @@
+"""The served model over HTTP (and gRPC), as users and the article's client call it."""
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from feedback_log import ratios
+from kit import REPO_ROOT
+from kit.client import METRICS_URL, outcome_totals, parse_samples
+from kit.replay import counted_since
+
+pytestmark = pytest.mark.container
+
+CURRENT = {"tp": 302, "fp": 14, "tn": 173, "fn": 24}
+CORPUS = json.loads((Path(__file__).parent / "bad_requests.json").read_text())["requests"]
+
+
+def test_article_prediction(client, test_set):
+    X, _ = test_set
+    body = client.predict([X[0]])
+    assert body["data"] == {"names": [], "ndarray": [0]}
+    assert body["meta"]["tags"]["shape_input_data"] == "(1, 30)"
+    assert {m["key"] for m in body["meta"]["metrics"]} >= {"accuracy", "precision", "recall", "f1_score"}
+
+
+def test_batch_prediction_matches_local_model(client, test_set):
+    import joblib
+
+    X, _ = test_set
+    expected = joblib.load(REPO_ROOT / "models" / "binary-lr.joblib").predict(X)
+    body = client.predict(X)
+    assert body["data"]["ndarray"] == expected.tolist()
+    assert body["meta"]["tags"]["shape_input_data"] == "(513, 30)"
+
+
+def test_tensor_and_integer_payloads_are_valid(client, test_set):
+    X, _ = test_set
+    tensor = {"data": {"tensor": {"shape": [2, 30], "values": X[:2].ravel().tolist()}}}
+    r = requests.post(client.base_url + "/api/v1.0/predictions", json=tensor)
+    assert r.status_code == 200, r.text
+    ints = {"data": {"ndarray": [[int(v) for v in X[0]]]}}
+    assert requests.post(client.base_url + "/api/v1.0/predictions", json=ints).status_code == 200
+
+
+def test_ten_thousand_rows_in_one_request(client, test_set):
+    X, _ = test_set
+    rows = np.resize(X, (10_000, 30))
+    body = client.predict(rows)
+    assert len(body["data"]["ndarray"]) == 10_000
+
+
+def test_one_by_one_feedback_counts_every_row_once(client, test_set):
+    X, y = test_set
+    before = outcome_totals()
+    for row, label in zip(X, y):
+        last = client.feedback([row], [label])
+    assert counted_since(before) == CURRENT
+    # The last response describes the whole container: every worker, all feedback so far.
+    reported = {m["key"]: m["value"] for m in last["meta"]["metrics"] if m.get("type") == "GAUGE"}
+    expected = ratios(outcome_totals())
+    assert reported == pytest.approx(expected, abs=1e-7)
+
+
+def test_batch_feedback_counts_every_row(client, test_set):
+    X, y = test_set
+    before = outcome_totals()
+    client.feedback(X, y)
+    assert counted_since(before) == CURRENT
+
+
+def test_metrics_endpoint_exposes_the_contract():
+    samples = parse_samples(requests.get(METRICS_URL, timeout=5).text)
+    outcomes = {labels["outcome"] for name, labels, _ in samples if name == "feedback_outcomes_total"}
+    assert outcomes == {"tp", "fp", "tn", "fn"}
+    names = {name for name, _, _ in samples}
+    assert {"accuracy", "precision", "recall", "f1_score"} <= names
+
+
+def _send(base_url, case):
+    if "body_bytes" in case:
+        data = b'{"data": {"ndarray": [[' + b"1.0," * (case["body_bytes"] // 4) + b"1.0]]}}"
+    elif "body_hex" in case:
+        data = bytes.fromhex(case["body_hex"])
+    else:
+        data = case["body"].encode()
+    return requests.post(base_url + case["path"], data=data, headers={"Content-Type": case["content_type"]},
+                         timeout=30)
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c["name"] for c in CORPUS])
+def test_bad_request_is_refused_and_counts_nothing(client, case):
+    before = outcome_totals()
+    response = _send(client.base_url, case)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    if "status" in case:
+        assert response.status_code == case["status"]
+    assert case["message_contains"] in response.json()["status"]["info"]
+    assert outcome_totals() == before
+    assert client.is_up()
+
+
+def test_health_status_predicts(client):
+    body = requests.get(client.base_url + "/health/status", timeout=5).json()
+    assert body["jsonData"]["model_version"].startswith("binary-lr.joblib@")
+
+
+def test_seldon_client_rest_and_grpc(client):
+    """seldon-core's own SeldonClient (microservice endpoint), from the serving environment."""
+    done = subprocess.run([str(REPO_ROOT / "venvs" / "serving" / "bin" / "python"),
+                           str(Path(__file__).parent / "seldon_client_check.py")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {"rest": [0], "grpc": [0]}

@@ -1,0 +1,183 @@
+"""The serving class on its own, in-process: no server, no Docker."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from DockerModel import BadInput, DockerModel, ModelMismatch, check_features, check_truth
+from feedback_log import FeedbackLog, ratios
+from kit import MODELS_DIR
+
+CURRENT = {"tp": 302, "fp": 14, "tn": 173, "fn": 24}
+
+
+def counters(metrics):
+    return {m["tags"]["outcome"]: m["value"] for m in metrics if m["type"] == "COUNTER"}
+
+
+def gauges(metrics):
+    return {m["key"]: m["value"] for m in metrics if m["type"] == "GAUGE"}
+
+
+@pytest.fixture
+def model():
+    return DockerModel(feedback_db=":memory:")
+
+
+def test_predicts_like_the_trained_model(model, test_set):
+    X, _ = test_set
+    import joblib
+
+    expected = joblib.load(MODELS_DIR / "binary-lr.joblib").predict(X)
+    assert np.array_equal(model.predict(X), expected)
+    assert model.tags()["shape_input_data"] == "(513, 30)"
+    model.predict(X[:1])
+    assert model.tags()["shape_input_data"] == "(1, 30)"
+
+
+def test_batch_feedback_scores_every_row(model, test_set):
+    X, y = test_set
+    model.send_feedback(X, None, 0, y)
+    s = model.scores
+    assert (s.TP, s.FP, s.TN, s.FN) == (302, 14, 173, 24)
+    assert gauges(model.metrics())["accuracy"] == pytest.approx(475 / 513)
+
+
+def test_one_row_feedback_matches_batch(model, test_set):
+    X, y = test_set
+    for row, label in zip(X, y):
+        model.send_feedback([row], None, 0, [label])
+    assert model.feedback.totals() == CURRENT
+
+
+def test_truth_as_column_vector_is_accepted(model, test_set):
+    X, y = test_set
+    model.send_feedback(X[:5], None, 0, np.asarray(y[:5]).reshape(-1, 1))
+    assert sum(model.feedback.totals().values()) == 5
+
+
+def test_counter_increments_are_handed_out_once(model, test_set):
+    X, y = test_set
+    model.send_feedback(X, None, 0, y)
+    assert counters(model.metrics()) == CURRENT
+    assert counters(model.metrics()) == dict.fromkeys(CURRENT, 0)
+
+
+def test_workers_sharing_a_log_export_each_outcome_once(tmp_path, test_set):
+    X, y = test_set
+    log = FeedbackLog(str(tmp_path / "fb.sqlite"))
+    half = len(X) // 2
+    log.append(X[:half], [1] * half, y[:half], "v")
+    first = log.claim_unexported(exporter=101)
+    log.append(X[half:], [1] * (len(X) - half), y[half:], "v")
+    second = log.claim_unexported(exporter=102)
+    assert {o: first[o] + second[o] for o in first} == log.totals()
+    # A worker that exits cleanly loses its series: its share goes back to be exported again.
+    log.release(101)
+    assert log.claim_unexported(exporter=103) == first
+
+
+def test_restart_restores_totals_and_exports_them_again(tmp_path, test_set):
+    X, y = test_set
+    db = str(tmp_path / "fb.sqlite")
+    before = DockerModel(feedback_db=db)
+    before.send_feedback(X, None, 0, y)
+    before.metrics()
+    after = DockerModel(feedback_db=db)  # a new server process on the same volume
+    assert after.feedback.totals() == CURRENT
+    assert counters(after.metrics()) == CURRENT
+    assert len(after.feedback.rows()) == 513
+
+
+def test_feedback_rows_are_a_retraining_data_set(model, test_set):
+    X, y = test_set
+    model.send_feedback(X[:3], None, 0, y[:3])
+    rows = model.feedback.rows()
+    assert [r["truth"] for r in rows] == list(y[:3])
+    assert json.loads(rows[0]["features"]) == X[0].tolist()
+    assert rows[0]["model_version"].startswith("binary-lr.joblib@")
+
+
+def test_injected_model_needs_no_file():
+    clf = LogisticRegression().fit(np.r_[np.zeros((5, 30)), np.ones((5, 30))], [0] * 5 + [1] * 5)
+    m = DockerModel(model=clf, feedback_db=":memory:")
+    assert m.predict(np.ones((2, 30))).tolist() == [1, 1]
+    assert m.model_version == "injected:LogisticRegression"
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([[1.0] * 29], "30 features, got 29"),
+    ([[1.0] * 30, [1.0] * 29], "different lengths"),
+    ([["a"] + [1.0] * 29], "row 0, column 0 is str"),
+    ([[None] + [1.0] * 29], "row 0, column 0 is NoneType"),
+    ([[float("nan")] + [1.0] * 29], "finite"),
+    ([[1.0] * 29 + [float("inf")]], "row 0, column 29"),
+    ([[1e300] + [1.0] * 29], "outside"),
+    ([[10 ** 400] + [1] * 29], "must be numbers"),
+    ([], "no rows"),
+    ([1.0] * 30, "flat list"),
+    ([[[1.0] * 30]], "2-d"),
+])
+def test_bad_features_are_refused_with_the_reason(rows, message):
+    with pytest.raises(BadInput, match=message) as err:
+        check_features(rows)
+    assert err.value.status_code == 400
+
+
+@pytest.mark.parametrize("truth, message", [
+    (None, "needs 'truth'"),
+    ([2], "0 or 1"),
+    (["1"], "0 or 1"),
+    ([True], "0 or 1"),
+    ([0.5], "0 or 1"),
+    ([1, 0], "2 label"),
+    ([[1, 0]], "one per row"),
+])
+def test_bad_truth_is_refused_and_counts_nothing(model, test_set, truth, message):
+    X, _ = test_set
+    with pytest.raises(BadInput, match=message):
+        model.send_feedback(X[:1], None, 0, truth)
+    assert sum(model.feedback.totals().values()) == 0
+
+
+def test_integers_and_float_labels_are_valid():
+    assert check_features([[1] * 30]).dtype == np.float64
+    assert check_truth([1.0, 0], 2).tolist() == [1, 0]
+
+
+def test_changed_artifact_stops_the_server(tmp_path):
+    shutil.copytree(MODELS_DIR, tmp_path / "models")
+    artifact = tmp_path / "models" / "binary-lr.joblib"
+    artifact.write_bytes(artifact.read_bytes() + b"\0")
+    with pytest.raises(ModelMismatch, match="sha256"):
+        DockerModel(str(artifact), feedback_db=":memory:")
+
+
+def test_other_scikit_learn_version_stops_the_server(tmp_path):
+    shutil.copytree(MODELS_DIR, tmp_path / "models")
+    meta_path = tmp_path / "models" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["versions"]["scikit-learn"] = "0.24.2"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelMismatch, match="scikit-learn 0.24.2"):
+        DockerModel(str(tmp_path / "models" / "binary-lr.joblib"), feedback_db=":memory:")
+
+
+def test_ratios_are_zero_where_undefined():
+    assert ratios(dict.fromkeys(CURRENT, 0)) == {"accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1_score": 0.0}
+    assert ratios(CURRENT)["precision"] == pytest.approx(302 / 316)
+
+
+def test_metadata_matches_the_committed_artifacts():
+    meta = json.loads((MODELS_DIR / "metadata.json").read_text())
+    lr = meta["models"]["binary-lr.joblib"]["test_metrics"]
+    assert {k: lr[k] for k in CURRENT} == CURRENT
+    assert meta["split"]["test_rows"] == 513 and meta["split"]["train_rows"] == 56
+
+
+def test_model_path_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MODEL_PATH", os.fspath(MODELS_DIR / "binary-percept.joblib"))
+    assert DockerModel(feedback_db=":memory:").model_version.startswith("binary-percept.joblib@")
