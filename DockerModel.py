@@ -8,6 +8,7 @@ was wrong, and the figures reported describe every worker of the container, not 
 import hashlib
 import json
 import logging
+import multiprocessing
 import numbers
 import os
 import threading
@@ -165,6 +166,15 @@ def check_truth(truth, n_rows):
     return np.array(labels, dtype=np.int64)
 
 
+def _stop_helper_processes(main_pid):
+    """On SIGTERM gunicorn drains its workers and returns, but seldon-core's main process then waits
+    forever for its gRPC server process: end the helper processes so that the server exits.
+    Forked workers inherit this exit handler and must not act on it."""
+    if os.getpid() == main_pid:
+        for child in multiprocessing.active_children():
+            child.terminate()
+
+
 class DockerModel:
     """Predicts with a scikit-learn binary classifier and scores the ground truth fed back to it."""
 
@@ -188,6 +198,7 @@ class DockerModel:
         self.feedback.forget_exports()
         self._request = threading.local()
         self._exit_handlers = set()
+        atexit.register(_stop_helper_processes, os.getpid())
 
     def load(self):
         """Called by the wrapper in each worker process once forked: the model is already loaded."""

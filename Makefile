@@ -7,8 +7,8 @@ IMAGE     := docker-model:$(VERSION)
 NB_PYTHON := venvs/notebooks/bin/python
 export IMAGE
 
-.PHONY: help setup models image serve stop run-notebooks test test-unit lab refresh-notebooks \
-        reset-feedback clean
+.PHONY: help setup models image serve stop scale scale-down run-notebooks test test-unit test-reliability \
+        lab refresh-notebooks reset-feedback clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,11 +28,22 @@ serve: ## Start the model on :9000 (REST), :5000 (gRPC), :6000 (metrics); Docker
 stop: ## Stop the model server
 	@bash scripts/serve.sh stop
 
+REPLICAS ?= 3
+WORKERS  ?= 2
+scale: image ## Start REPLICAS (1-3) replicas x WORKERS workers: REST 900i, metrics 600i (deploy/compose.scale.yml)
+	@bash scripts/scale.sh up $(REPLICAS) $(WORKERS)
+
+scale-down: ## Stop the scaled-out replicas (their feedback volumes are kept)
+	@bash scripts/scale.sh down
+
 run-notebooks: setup ## Run every notebook headlessly (papermill) into build/executed/
 	@bash scripts/run_notebooks.sh
 
 test: setup ## Unit and contract tests, and nbval over every notebook, against a running container
 	@bash scripts/run_tests.sh
+
+test-reliability: setup image ## Long load and fault runs: 10x replay on 3x2, kill -9, SIGTERM, hung model
+	@venvs/notebooks/bin/python -m pytest -p no:cacheprovider -q -s tests/test_reliability.py
 
 test-unit: setup ## Only the tests that need no server
 	@$(NB_PYTHON) -m pytest -q -m "not container" tests

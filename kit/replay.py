@@ -42,3 +42,38 @@ def comparison(counts, y_true, y_pred):
         "article's versions (513 rows)": ratios(ARTICLE_COUNTS),
     })
     return table.round(8)
+
+
+def replay_concurrently(base_urls, X, y, repeats=1, clients=8):
+    """Sends every (row, label) `repeats` times as one-row feedback calls from `clients` threads,
+    spread round-robin over the replicas at `base_urls`. Returns (acknowledged, failures)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kit.client import ModelClient, ModelError
+
+    jobs = [(i % len(base_urls), row, label) for i, (row, label) in enumerate(list(zip(X, y)) * repeats)]
+    shards = [jobs[k::clients] for k in range(clients)]
+
+    def run(shard):
+        replicas = [ModelClient(url) for url in base_urls]
+        ok, failed = 0, []
+        for replica, row, label in shard:
+            try:
+                replicas[replica].feedback([row], [label])
+                ok += 1
+            except (ModelError, OSError) as err:
+                failed.append(str(err))
+        return ok, failed
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(run, shards))
+    return sum(ok for ok, _ in results), [f for _, failed in results for f in failed]
+
+
+def totals_across(metrics_urls):
+    """feedback_outcomes_total summed by outcome over every series of every replica."""
+    totals = dict.fromkeys(OUTCOMES, 0)
+    for url in metrics_urls:
+        for outcome, n in outcome_totals(url).items():
+            totals[outcome] += n
+    return totals
