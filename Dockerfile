@@ -5,11 +5,12 @@
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS build
-COPY requirements.txt constraints.txt /tmp/
 COPY build/wheels /wheels
+# install.txt pins every wheel with its sha256 (scripts/build_wheelhouse.sh checked the downloads
+# against requirements.lock): pip refuses any file that differs.
 RUN python3 -m venv --without-pip /opt/venv \
  && python3 "$(ls /wheels/pip-*.whl)/pip" --python /opt/venv/bin/python install -q \
-      --no-index --find-links /wheels --no-compile -r /tmp/requirements.txt \
+      --no-index --find-links /wheels --no-compile --require-hashes -r /wheels/install.txt \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
  && rm -rf /opt/venv/lib/python3*/site-packages/*/tests /opt/venv/lib/python3*/site-packages/pip* \
  && /opt/venv/bin/python -m compileall -q /opt/venv/lib

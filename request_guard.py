@@ -39,12 +39,12 @@ def _body():
     mimetype = request.mimetype
     if mimetype == "application/json":
         text = request.get_data(cache=True)
-    elif mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    elif mimetype == "application/x-www-form-urlencoded":
         if set(request.form) != {"json"}:
             raise RequestError("a form-encoded request must have exactly one field, 'json', holding the "
                                "JSON message; better, send the JSON itself as application/json", 415)
         text = request.form["json"]
-    else:
+    else:  # multipart too: seldon's binData/strData uploads are not this model's input
         raise RequestError(f"Content-Type must be application/json, got {mimetype or 'none'!r}", 415)
     if len(text) > MAX_BODY_BYTES:
         raise RequestError(f"the body is larger than the limit of {MAX_BODY_BYTES} bytes", 413)
@@ -52,6 +52,8 @@ def _body():
         body = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as err:
         raise RequestError(f"the body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise RequestError("the body nests JSON too deeply") from None
     if (b"true" if isinstance(text, bytes) else "true") in text or \
             (b"false" if isinstance(text, bytes) else "false") in text:
         _refuse_booleans(body)  # numpy would silently read true/false as 1.0/0.0

@@ -1,22 +1,39 @@
 #!/usr/bin/env bash
-# Downloads every wheel the image serves with into build/wheels, on the host (the host reaches
-# the package registry; a container being built does not). The few packages published only as
-# source are turned into wheels here too, so the image installs with --no-index and no compiler.
+# Prepares build/wheels, every wheel the image serves with, on the host (the host reaches the
+# package registry; a container being built does not):
+#   1. downloads exactly requirements.lock, checking each file's sha256 (--require-hashes);
+#   2. turns the few source-only packages into wheels, so the image needs no compiler;
+#   3. writes build/wheels/install.txt, each wheel with its sha256, for the image's
+#      `pip install --require-hashes --no-index`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wheels=build/wheels
-stamp=$wheels/.done-$(cat requirements.txt constraints.txt | sha256sum | cut -c1-16)
+stamp=$wheels/.done-$(cat requirements.lock | sha256sum | cut -c1-16)
 [ -f "$stamp" ] && exit 0
 
 say() { echo "[wheelhouse] $*" >&2; }
-mkdir -p "$wheels"
-say "downloading the serving requirements into $wheels (about 85 MB)"
-python3 -m pip download -q -d "$wheels" -r requirements.txt pip wheel
-for sdist in "$wheels"/*.tar.gz; do
-  [ -e "$sdist" ] || continue
-  say "building a wheel from $(basename "$sdist")"
-  python3 -m pip wheel -q --no-deps -w "$wheels" "$sdist"
-  rm "$sdist"
+rm -rf "$wheels" build/downloads
+mkdir -p "$wheels" build/downloads
+say "downloading requirements.lock, hashes checked (about 85 MB)"
+python3 -m pip download -q --no-deps --require-hashes -d build/downloads -r requirements.lock
+for file in build/downloads/*; do
+  case "$file" in
+    *.whl) mv "$file" "$wheels/" ;;
+    *) say "building a wheel from $(basename "$file")"
+       python3 -m pip wheel -q --no-deps -w "$wheels" "$file" ;;
+  esac
 done
-rm -f "$wheels"/.done-*
+rm -rf build/downloads
+python3 - "$wheels" <<'PY'
+import hashlib, pathlib, sys
+wheels = pathlib.Path(sys.argv[1])
+lines = []
+for whl in sorted(wheels.glob("*.whl")):
+    name, version = whl.name.split("-")[:2]
+    if name in ("pip", "wheel"):  # tools, not served
+        continue
+    digest = hashlib.sha256(whl.read_bytes()).hexdigest()
+    lines.append(f"{name}=={version} --hash=sha256:{digest}")
+(wheels / "install.txt").write_text("\n".join(lines) + "\n")
+PY
 touch "$stamp"

@@ -29,5 +29,5 @@ make_env() {  # name, requirement files..., then pip arguments after --
 }
 
 bash scripts/build_wheelhouse.sh
-make_env serving requirements.txt -- --no-index --find-links build/wheels -q -r requirements.txt
+make_env serving requirements.lock -- --no-index --find-links build/wheels -q --require-hashes -r build/wheels/install.txt
 make_env notebooks requirements-notebooks.txt pyproject.toml -- -q -r requirements-notebooks.txt -e .
