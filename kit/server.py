@@ -28,3 +28,42 @@ def ensure_serving(client=None):
 
 def stop_serving():
     subprocess.run(["bash", str(SERVE), "stop"], check=True, capture_output=True)
+
+
+def container_running(name):
+    if not engine_available():
+        return False
+    ids = subprocess.run(["docker", "ps", "-q", "-f", f"name=^{name}$"], capture_output=True, text=True).stdout
+    return bool(ids.strip())
+
+
+_DUMP_LOG = ("import json, os, sys; sys.path.insert(0, '/app'); from feedback_log import FeedbackLog; "
+             "print(json.dumps(FeedbackLog(os.environ['FEEDBACK_DB']).rows()))")
+
+
+def feedback_log_rows(container="docker-model"):
+    """Every row of a served model's durable feedback log (oldest first), as dicts: read inside the
+    container where one runs, else from the local server's build/feedback.sqlite."""
+    import json
+
+    if container_running(container):
+        out = subprocess.run(["docker", "exec", container, "python3", "-c", _DUMP_LOG],
+                             capture_output=True, text=True, check=True).stdout
+        return json.loads(out)
+    from feedback_log import FeedbackLog
+
+    return FeedbackLog(str(REPO_ROOT / "build" / "feedback.sqlite")).rows()
+
+
+def scale(replicas=3, workers=2):
+    """Starts the replicas of deploy/compose.scale.yml (scripts/scale.sh); returns their REST and metrics URLs."""
+    done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "scale.sh"), "up", str(replicas), str(workers)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"could not start the replicas:\n{done.stderr}")
+    urls = [f"http://localhost:900{i}" for i in range(1, replicas + 1)]
+    return urls, [f"http://localhost:600{i}/metrics" for i in range(1, replicas + 1)]
+
+
+def scale_down():
+    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "scale.sh"), "down"], check=True, capture_output=True)
