@@ -11,8 +11,8 @@ COPY build/wheels /wheels
 RUN python3 -m venv --without-pip /opt/venv \
  && python3 "$(ls /wheels/pip-*.whl)/pip" --python /opt/venv/bin/python install -q \
       --no-index --find-links /wheels --no-compile --require-hashes -r /wheels/install.txt \
- && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
- && rm -rf /opt/venv/lib/python3*/site-packages/*/tests /opt/venv/lib/python3*/site-packages/pip* \
+ && find /opt/venv -depth -type d \( -name __pycache__ -o -name tests \) -exec rm -rf {} + \
+ && rm -rf /opt/venv/lib/python3*/site-packages/pip* /opt/venv/lib/python3*/site-packages/*/*.pyx \
  && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
 FROM ${BASE_IMAGE}

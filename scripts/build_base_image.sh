@@ -10,7 +10,11 @@ local_base=${LOCAL_BASE_IMAGE:-local/bookworm-python:3.11}
 say() { echo "[base-image] $*" >&2; }
 
 if docker image inspect "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
-if docker image inspect "$local_base" >/dev/null 2>&1; then echo "$local_base"; exit 0; fi
+# The local base is rebuilt when this recipe changes.
+recipe=$(sha256sum "$0" | cut -c1-16)
+if [ "$(docker image inspect -f '{{index .Config.Labels "kit.recipe"}}' "$local_base" 2>/dev/null)" = "$recipe" ]; then
+  echo "$local_base"; exit 0
+fi
 if timeout 60 docker pull -q "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
 
 say "$official cannot be pulled (no registry reachable): building $local_base from Debian packages"
@@ -32,8 +36,9 @@ debootstrap --variant=minbase --include=python3 bookworm "$rootfs" "$mirror" >"$
   || { tail -n 20 "$rootfs.log" >&2; say "debootstrap failed (log above)"; exit 1; }
 rm -f "$rootfs.log"
 
-# Slim: nothing here is read at run time by a Python service.
-rm -rf "$rootfs"/usr/share/{doc,man,info,locale,lintian,linda} "$rootfs"/var/cache/apt/* \
+# Slim: nothing here is read at run time by a Python service (dpkg's status file stays, for scanners).
+rm -rf "$rootfs"/usr/share/{doc,man,info,locale,lintian,linda,zoneinfo,perl5} "$rootfs"/var/cache/apt/* \
+       "$rootfs"/usr/lib/x86_64-linux-gnu/{gconv,perl-base} "$rootfs"/usr/bin/perl* "$rootfs"/var/lib/dpkg/info \
        "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/usr/lib/python3.11/test \
        "$rootfs"/usr/lib/python3.11/{idlelib,tkinter,lib2to3,ensurepip,pydoc_data}
 find "$rootfs"/usr/lib/python3* -name __pycache__ -prune -exec rm -rf {} +
@@ -41,5 +46,5 @@ find "$rootfs"/usr/lib/python3* -name __pycache__ -prune -exec rm -rf {} +
 say "importing as $local_base"
 tar -C "$rootfs" -c . | docker import \
   -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8' \
-  -c 'CMD ["python3"]' - "$local_base" >/dev/null
+  -c 'CMD ["python3"]' -c "LABEL kit.recipe=$recipe" - "$local_base" >/dev/null
 echo "$local_base"
