@@ -21,7 +21,13 @@ from feedback_log import OUTCOMES, FeedbackLog, ratios
 
 try:
     from seldon_core.flask_utils import SeldonMicroserviceException as _SeldonError
+    from seldon_core.user_model import SeldonNotImplementedError
+
+    import seldon_metrics_patch  # noqa: F401  (makes the wrapper's metrics store skip no-op updates)
 except ImportError:  # the notebook environment has no seldon-core; same shape, same meaning
+
+    class SeldonNotImplementedError(NotImplementedError):
+        pass
 
     class _SeldonError(Exception):
         status_code = 400
@@ -41,6 +47,7 @@ logger = logging.getLogger(__name__)
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODEL_PATH = os.path.join(HERE, "models", "binary-lr.joblib")
 N_FEATURES = 30
+MESSAGE_KEYS = {"data", "meta"}
 # Far beyond any of the breast-cancer measurements (the largest, a worst area, is about 4,300).
 MAX_ABS_FEATURE = 1e6
 
@@ -147,6 +154,40 @@ def check_features(X):
     return arr
 
 
+def features_from_message(message, where="the request"):
+    """The rows of a Seldon JSON message ({'data': {'ndarray' | 'tensor': ...}}), checked, or BadInput."""
+    if not isinstance(message, dict):
+        raise BadInput(f"{where} must be a JSON object with a 'data' key")
+    unknown = set(message) - MESSAGE_KEYS
+    if unknown:
+        raise BadInput(f"unknown key(s) {sorted(unknown)} in {where}: expected 'data' (and optionally 'meta')")
+    data = message.get("data")
+    if not isinstance(data, dict):
+        raise BadInput(f"{where} needs 'data': {{'ndarray': [[30 numbers], ...]}} or a 'tensor'")
+    forms = {"ndarray", "tensor"} & set(data)
+    if len(forms) != 1:
+        raise BadInput(f"{where}.data needs exactly one of 'ndarray' or 'tensor', got keys {sorted(data)}")
+    if "ndarray" in data:
+        return check_features(data["ndarray"])
+    tensor = data["tensor"]
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("shape"), list) \
+            or not isinstance(tensor.get("values"), list):
+        raise BadInput(f"{where}.data.tensor needs 'shape' (a list) and 'values' (a flat list)")
+    shape = tensor["shape"]
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise BadInput(f"tensor shape must be non-negative integers, got {shape}")
+    size = 1
+    for d in shape:
+        size *= d
+    if size != len(tensor["values"]):
+        raise BadInput(f"tensor shape {shape} holds {size} values but 'values' has {len(tensor['values'])}")
+    if len(shape) != 2:
+        raise BadInput(f"tensor shape must be [rows, 30], got {shape}")
+    if size == 0:
+        raise BadInput("the request has no rows")
+    return check_features([tensor["values"][i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])])
+
+
 def check_truth(truth, n_rows):
     """The true labels as an int array of n_rows zeros and ones, or BadInput."""
     if truth is None:
@@ -213,6 +254,22 @@ class DockerModel:
         self._request.shape = str(X.shape)
         return self.model.predict(X)
 
+    def predict_raw(self, request):
+        """A REST prediction straight from its JSON message, skipping seldon-core's generic
+        JSON-to-numpy-and-back conversions; the response has the same shape as seldon-core's."""
+        if not isinstance(request, dict):
+            raise SeldonNotImplementedError("gRPC: seldon-core converts the message, then calls predict()")
+        predictions = self.predict(features_from_message(request)).tolist()
+        if "tensor" in request["data"]:
+            data = {"names": [], "tensor": {"shape": [len(predictions)], "values": predictions}}
+        else:
+            data = {"names": [], "ndarray": predictions}
+        meta = {"metrics": self.metrics(), "tags": self.tags()}
+        puid = (request.get("meta") or {}).get("puid")
+        if puid:
+            meta["puid"] = puid
+        return {"data": data, "meta": meta}
+
     def send_feedback(self, features, feature_names, reward, truth, routing=""):
         X = check_features(features)
         y = check_truth(truth, len(X))
@@ -255,6 +312,6 @@ class DockerModel:
     @property
     def model_error_handler(self):
         """Checks raw REST requests before seldon-core parses them (see request_guard.py)."""
-        from request_guard import blueprint
+        import request_guard
 
-        return blueprint
+        return request_guard.blueprint_for(self)

@@ -26,10 +26,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     MODEL_PATH=/app/models/binary-lr.joblib \
     FEEDBACK_DB=/var/lib/docker-model/feedback.sqlite \
     GUNICORN_WORKERS=2 \
-    GUNICORN_THREADS=1
+    GUNICORN_THREADS=2
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY DockerModel.py feedback_log.py request_guard.py /app/
+COPY DockerModel.py feedback_log.py request_guard.py seldon_metrics_patch.py /app/
 COPY models/ /app/models/
 RUN mkdir -p /var/lib/docker-model && chown 8888:8888 /var/lib/docker-model
 VOLUME /var/lib/docker-model
