@@ -257,7 +257,7 @@ class DockerModel:
     def predict_raw(self, request):
         """A REST prediction straight from its JSON message, skipping seldon-core's generic
         JSON-to-numpy-and-back conversions; the response has the same shape as seldon-core's."""
-        if not isinstance(request, dict):
+        if hasattr(request, "DESCRIPTOR"):  # a protobuf message, from gRPC
             raise SeldonNotImplementedError("gRPC: seldon-core converts the message, then calls predict()")
         predictions = self.predict(features_from_message(request)).tolist()
         if "tensor" in request["data"]:
