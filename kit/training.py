@@ -10,6 +10,7 @@ from sklearn import datasets
 from sklearn.linear_model import LogisticRegression, Perceptron
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_info
 
 from kit import MODELS_DIR, TEST_SET
 
@@ -60,6 +61,9 @@ def train_models(models_dir=MODELS_DIR, test_set=TEST_SET):
             "numpy": np.__version__,
             "joblib": joblib.__version__,
         },
+        # liblinear's fit depends on the OpenBLAS kernels the CPU gets (AVX-512 vs AVX2: two rows apart).
+        "blas": sorted({f"{i['internal_api']} {i.get('version')} {i.get('architecture')}"
+                        for i in threadpool_info() if i.get("user_api") == "blas"}),
         "models": {},
     }
     for name, clf in classifiers().items():
