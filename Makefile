@@ -8,7 +8,7 @@ NB_PYTHON := venvs/notebooks/bin/python
 export IMAGE
 
 .PHONY: help setup models image serve stop scale scale-down run-notebooks test test-unit test-reliability \
-        lab refresh-notebooks reset-feedback clean
+        lab refresh-notebooks reset-feedback clean bench article-image
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -47,6 +47,13 @@ test-reliability: setup image ## Long load and fault runs: 10x replay on 3x2, ki
 
 test-unit: setup ## Only the tests that need no server
 	@$(NB_PYTHON) -m pytest -q -m "not container" tests
+
+article-image: ## Build docker-model:article: the article's Dockerfile, class and pins (Python 3.9, seldon-core 1.14.1)
+	@bash bench/build_article_image.sh
+
+bench: setup image article-image ## Benchmark against the article, MLServer 1.7.1 and a bare WSGI floor (bench/results.*)
+	@bash bench/setup_mlserver.sh
+	@$(NB_PYTHON) bench/run.py
 
 lab: setup ## Open JupyterLab on the notebooks
 	@venvs/notebooks/bin/jupyter lab notebooks/

@@ -1,0 +1,692 @@
+"""`make bench`: the same model served five ways, measured the same way, in one run.
+
+    venvs/notebooks/bin/python bench/run.py [--quick] [--only article,kit,...]
+
+Servers (one at a time, each stopped before the next starts, loopback ports 18000-18300):
+  article        docker-model:article (bench/build_article_image.sh): the article's class, Dockerfile and
+                 requirements (Python 3.9, seldon-core 1.14.1, scikit-learn 1.0.2), 1 gunicorn worker
+  kit            docker-model:1.0.0 (make image) with its defaults (2 workers), a throwaway volume
+  mlserver-pw1   MLServer 1.7.1 + mlserver-sklearn, V2 protocol, parallel_workers=1 (its default)
+  mlserver-pw0   the same, parallel_workers=0 (inference in the server process)
+  floor          bench/floor_app.py: json + predict on gunicorn, 2 sync workers
+
+Measured for each: cold start (start to first good prediction), one-row predictions (wrk: req/s,
+p50, p99), batches of 100 and 10,000 rows (rows/s), the 513-row feedback replay (one call per row,
+then one call for all rows; n/a without a feedback endpoint), resident memory under load (RSS and
+PSS summed over the process tree), image size. Writes bench/results.json and bench/results.png.
+Everything started here is stopped in a finally block, whatever happens.
+"""
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(ROOT))
+from kit.training import load_test_set  # noqa: E402
+
+HOST = "127.0.0.1"
+ARTICLE_IMAGE = os.environ.get("ARTICLE_IMAGE", "docker-model:article")
+KIT_IMAGE = os.environ.get("IMAGE", "docker-model:" + (ROOT / "VERSION").read_text().strip())
+SERVING_VENV = ROOT / "venvs" / "serving"
+MLSERVER_VENV = ROOT / "venvs" / "mlserver"
+MODEL_PATH = ROOT / "models" / "binary-lr.joblib"
+WRK_THREADS, WRK_CONNECTIONS = 2, 8
+TARGETS = {
+    "single_vs_mlserver": 1.5, "single_vs_article": 4.0, "batch10k_rows_per_s": 100_000,
+    "feedback_one_call_ms": 50, "cold_start_s": 2.0, "image_vs_article": 0.5,
+}
+# The article's confusion matrix under its versions (SPEC.md), and the kit's under current versions.
+ARTICLE_COUNTS = {"tp": 303, "fp": 15, "tn": 172, "fn": 23}
+
+
+def say(*args):
+    print("[bench]", *args, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# payloads
+
+def seldon_predict(rows):
+    return {"data": {"ndarray": [[float(v) for v in r] for r in rows]}}
+
+
+def seldon_feedback(rows, labels):
+    return {"request": seldon_predict(rows), "truth": {"data": {"ndarray": [int(t) for t in labels]}}}
+
+
+def v2_predict(rows):
+    rows = np.asarray(rows, dtype=float)
+    return {"inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP64",
+                        "data": rows.ravel().tolist()}]}
+
+
+def seldon_labels(doc):
+    return [int(v) for v in doc["data"]["ndarray"]]
+
+
+def v2_labels(doc):
+    return [int(v) for v in doc["outputs"][0]["data"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP and process helpers
+
+def post(port, path, doc, timeout=60, conn=None):
+    """(status, parsed JSON or text, seconds) of one POST; reuses `conn` if given (keep-alive)."""
+    body = json.dumps(doc).encode()
+    own = conn is None
+    conn = conn or http.client.HTTPConnection(HOST, port, timeout=timeout)
+    t0 = time.perf_counter()
+    conn.request("POST", path, body, {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = resp.read()
+    elapsed = time.perf_counter() - t0
+    if own:
+        conn.close()
+    try:
+        return resp.status, json.loads(data), elapsed
+    except ValueError:
+        return resp.status, data.decode(errors="replace")[:300], elapsed
+
+
+def port_free(port):
+    with socket.socket() as s:
+        return s.connect_ex((HOST, port)) != 0
+
+
+def process_tree(root_pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def memory_of(root_pid):
+    """RSS and PSS (MB) summed over the process tree (PSS splits pages forked workers share)."""
+    rss = pss = 0
+    pids = process_tree(root_pid)
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            pass
+    return {"rss_mb": round(rss / 1024, 1), "pss_mb": round(pss / 1024, 1), "processes": len(pids)}
+
+
+def docker(*args, check=True, capture=True):
+    return subprocess.run(["docker", *args], check=check, text=True,
+                          stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE)
+
+
+# ---------------------------------------------------------------------------------------------
+# servers
+
+class Server:
+    name = ""
+    port = 0
+    predict_path = ""
+    feedback_path = None
+    image = None
+    protocol = "seldon"
+
+    def payload(self, rows):
+        return v2_predict(rows) if self.protocol == "v2" else seldon_predict(rows)
+
+    def labels(self, doc):
+        return v2_labels(doc) if self.protocol == "v2" else seldon_labels(doc)
+
+    def ports(self):
+        return [self.port]
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self):
+        raise NotImplementedError
+
+    def root_pid(self):
+        raise NotImplementedError
+
+    def describe(self):
+        return ""
+
+
+class Container(Server):
+    def __init__(self, name, image, port, container, run_args=(), description="", extra_ports=()):
+        self.name, self.image, self.port, self.container = name, image, port, container
+        self.run_args, self.description, self.extra_ports = list(run_args), description, list(extra_ports)
+        self.predict_path = "/api/v1.0/predictions"
+        self.feedback_path = "/api/v1.0/feedback"
+        self.started = False
+
+    def ports(self):
+        return [self.port] + [p for p, _ in self.extra_ports]
+
+    def start(self):
+        self.remove()  # a container of this name can only be a leftover of an interrupted bench run
+        publish = ["-p", f"{HOST}:{self.port}:9000"]
+        for host_port, container_port in self.extra_ports:
+            publish += ["-p", f"{HOST}:{host_port}:{container_port}"]
+        self.started = True
+        docker("run", "-d", "--rm", "--name", self.container, *publish, *self.run_args, self.image)
+
+    def remove(self):
+        docker("rm", "-f", "-v", self.container, check=False)
+
+    def stop(self):
+        if self.started:
+            self.remove()
+            self.started = False
+
+    def root_pid(self):
+        return int(docker("inspect", "-f", "{{.State.Pid}}", self.container).stdout.strip())
+
+    def logs(self):
+        return docker("logs", "--tail", "30", self.container, check=False).stderr
+
+    def describe(self):
+        return self.description
+
+
+class Process(Server):
+    def __init__(self, name, argv, port, cwd=ROOT, env=None, protocol="seldon", predict_path="/predict",
+                 description="", extra_ports=()):
+        self.name, self.argv, self.port, self.cwd = name, argv, port, cwd
+        self.env, self.protocol, self.predict_path = env or {}, protocol, predict_path
+        self.description, self.extra_ports = description, list(extra_ports)
+        self.proc, self.log = None, None
+
+    def ports(self):
+        return [self.port] + list(self.extra_ports)
+
+    def start(self):
+        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{self.name}-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env={**os.environ, **self.env},
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            pgid = os.getpgid(self.proc.pid)
+            os.killpg(pgid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(pgid, signal.SIGKILL)
+                self.proc.wait(5)
+        # whatever of the group outlived its leader (MLServer's pool workers)
+        if self.proc:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc = None
+
+    def root_pid(self):
+        return self.proc.pid
+
+    def logs(self):
+        if not self.log:
+            return ""
+        return "".join(Path(self.log.name).read_text(errors="replace").splitlines(True)[-30:])
+
+    def describe(self):
+        return self.description
+
+
+def mlserver(name, parallel_workers, workdir):
+    """MLServer from a copy of bench/mlserver with parallel_workers set and the model's absolute path."""
+    d = Path(workdir) / name
+    d.mkdir(parents=True, exist_ok=True)
+    settings = json.loads((BENCH / "mlserver" / "settings.json").read_text())
+    settings["parallel_workers"] = parallel_workers
+    (d / "settings.json").write_text(json.dumps(settings, indent=2))
+    model = json.loads((BENCH / "mlserver" / "model-settings.json").read_text())
+    model["parameters"]["uri"] = str(MODEL_PATH)
+    md = d / model["name"]
+    md.mkdir(exist_ok=True)
+    (md / "model-settings.json").write_text(json.dumps(model, indent=2))
+    return Process(name, [str(MLSERVER_VENV / "bin" / "mlserver"), "start", str(d)], settings["http_port"],
+                   protocol="v2", predict_path=f"/v2/models/{model['name']}/infer",
+                   extra_ports=(settings["grpc_port"], settings["metrics_port"]),
+                   description=f"MLServer 1.7.1 + mlserver-sklearn, V2 REST, parallel_workers={parallel_workers}")
+
+
+def servers(workdir):
+    hardening = ["--init", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+                 "--security-opt", "no-new-privileges"]
+    return {
+        "article": Container("article", ARTICLE_IMAGE, 18010, "docker-model-article-bench",
+                             description="the article as published: Python 3.9, seldon-core 1.14.1, sklearn 1.0.2, "
+                                         "1 worker, root"),
+        # The kit's defaults; its anonymous volume (the image's VOLUME) goes with the container (--rm -v).
+        "kit": Container("kit", KIT_IMAGE, 18000, "docker-model-bench", run_args=hardening,
+                         extra_ports=[(18006, 6000)],
+                         description="this kit's image, its defaults (GUNICORN_WORKERS=2), throwaway volume"),
+        "mlserver-pw1": mlserver("mlserver-pw1", 1, workdir),
+        "mlserver-pw0": mlserver("mlserver-pw0", 0, workdir),
+        "floor": Process("floor", [str(SERVING_VENV / "bin" / "gunicorn"), "-w", "2", "-b", f"{HOST}:18300",
+                                   "--chdir", str(BENCH), "--access-logfile", "/dev/null", "floor_app:app"],
+                         18300, env={"MODEL_PATH": str(MODEL_PATH)},
+                         description="bare WSGI: json + predict, gunicorn 20.1, 2 sync workers"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# measurements
+
+def cold_start(server, probe_doc, expected, limit=60):
+    """Seconds from starting the server to its first correct prediction."""
+    t0 = time.perf_counter()
+    server.start()
+    while time.perf_counter() - t0 < limit:
+        try:
+            status, doc, _ = post(server.port, server.predict_path, probe_doc, timeout=5)
+            if status == 200:
+                got = server.labels(doc)
+                if got != expected:
+                    raise RuntimeError(f"{server.name} predicted {got}, expected {expected}")
+                return time.perf_counter() - t0
+        except (OSError, http.client.HTTPException):
+            pass
+        if isinstance(server, Process) and server.proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"{server.name} gave no prediction within {limit} s:\n{server.logs()}")
+
+
+def wrk(server, body_file, seconds, connections=WRK_CONNECTIONS, threads=WRK_THREADS, sample_memory=False):
+    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s",
+            "--latency", "-s", str(BENCH / "post.lua"), f"http://{HOST}:{server.port}{server.predict_path}"]
+    memory = []
+    stop = threading.Event()
+
+    def sampler():
+        # a few samples in the second half of the run; the largest is kept
+        if stop.wait(seconds * 0.5):
+            return
+        while not stop.is_set():
+            try:
+                memory.append(memory_of(server.root_pid()))
+            except Exception:  # noqa: BLE001 - a sample missed is not a failure
+                pass
+            stop.wait(max(seconds / 8, 0.5))
+
+    thread = threading.Thread(target=sampler, daemon=True)
+    if sample_memory:
+        thread.start()
+    try:
+        out = subprocess.run(argv, env={**os.environ, "WRK_BODY": str(body_file)}, text=True,
+                             capture_output=True, timeout=seconds + 60)
+    finally:
+        stop.set()
+        if sample_memory:
+            thread.join()
+    m = re.search(r"^WRKJSON (\{.*\})$", out.stdout, re.M)
+    if not m:
+        raise RuntimeError(f"wrk failed on {server.name}:\n{out.stdout}\n{out.stderr}")
+    r = json.loads(m.group(1))
+    r["req_per_s"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["errors"] = sum(v for k, v in r.items() if k.startswith("errors_"))
+    r["wrk_latency_report"] = out.stdout[out.stdout.find("Latency Distribution"):].split("WRKJSON")[0].strip()
+    if memory:
+        r["memory"] = max(memory, key=lambda s: s["rss_mb"])
+    return r
+
+
+def feedback_replay(server, X, y):
+    """One call per row over one keep-alive connection (the article's loop), then the 513 rows in one call."""
+    conn = http.client.HTTPConnection(HOST, server.port, timeout=60)
+    t0 = time.perf_counter()
+    last = None
+    for row, label in zip(X, y):
+        status, last, _ = post(server.port, server.feedback_path, seldon_feedback([row], [label]), conn=conn)
+        if status != 200:
+            raise RuntimeError(f"{server.name} feedback answered {status}: {last}")
+    one_by_one = time.perf_counter() - t0
+    ratios = {m["key"]: m["value"] for m in last.get("meta", {}).get("metrics", []) if m.get("type") == "GAUGE"}
+    batch_doc = seldon_feedback(X, y)
+    times = []
+    for i in range(6):  # the first warms up; the median of the other five is reported
+        status, doc, elapsed = post(server.port, server.feedback_path, batch_doc, conn=conn)
+        if status != 200:
+            raise RuntimeError(f"{server.name} batch feedback answered {status}: {doc}")
+        if i:
+            times.append(elapsed)
+    conn.close()
+    return {
+        "one_by_one_s": one_by_one, "one_by_one_calls_per_s": len(X) / one_by_one,
+        "ratios_after_one_by_one": ratios,
+        "one_call_ms": statistics.median(times) * 1000, "one_call_ms_min": min(times) * 1000,
+    }
+
+
+def confusion_from_ratios(ratios, total):
+    """Every confusion matrix of `total` rows whose ratios round to those reported (seldon's GAUGE
+    values travel as 32-bit floats: about 7 significant digits)."""
+    acc, prec, rec = (ratios.get(k) for k in ("accuracy", "precision", "recall"))
+    if None in (acc, prec, rec):
+        return []
+    found = []
+    for tp in range(total + 1):
+        for fp in range(total + 1 - tp):
+            if tp + fp == 0 or abs(tp / (tp + fp) - prec) > 1e-6:
+                continue
+            for fn in range(total + 1 - tp - fp):
+                tn = total - tp - fp - fn
+                if tp + fn and abs(tp / (tp + fn) - rec) < 1e-6 and abs((tp + tn) / total - acc) < 1e-6:
+                    found.append({"tp": tp, "fp": fp, "tn": tn, "fn": fn})
+    return found
+
+
+def check_article_ratios(ratios, total=513):
+    matrices = confusion_from_ratios(ratios, total)
+    return {"reported": ratios, "confusion_matrices_matching": matrices,
+            "ok": matrices == [ARTICLE_COUNTS]}
+
+
+def bench_server(server, X, y, bodies, durations):
+    say(f"{server.name}: {server.describe()}")
+    res = {"description": server.describe()}
+    for p in server.ports():
+        if not port_free(p):
+            raise RuntimeError(f"port {p} is in use: {server.name} cannot start")
+    expected = [int(v) for v in server_expected(X[:1])]
+    res["cold_start_s"] = cold_start(server, server.payload(X[:1]), expected)
+    say(f"  cold start {res['cold_start_s']:.2f} s")
+    # correctness of a batch through this protocol
+    status, doc, _ = post(server.port, server.predict_path, server.payload(X))
+    res["predictions_match_model"] = status == 200 and server.labels(doc) == [int(v) for v in server_expected(X)]
+    warm, single, batch = durations
+    wrk(server, bodies[server.protocol][1], warm)
+    r = wrk(server, bodies[server.protocol][1], single, sample_memory=True)
+    res["single"] = r
+    res["memory"] = r.pop("memory", None)
+    say(f"  1 row: {r['req_per_s']:.0f} req/s, p50 {r['p50_us'] / 1000:.1f} ms, p99 {r['p99_us'] / 1000:.1f} ms, "
+        f"errors {r['errors']}; memory {res['memory']}")
+    for n in (100, 10_000):
+        wrk(server, bodies[server.protocol][n], 1)
+        rb = wrk(server, bodies[server.protocol][n], batch)
+        rb["rows_per_s"] = rb["req_per_s"] * n
+        res[f"batch{n}"] = rb
+        say(f"  {n} rows: {rb['rows_per_s']:.0f} rows/s ({rb['req_per_s']:.1f} req/s, "
+            f"p50 {rb['p50_us'] / 1000:.1f} ms), errors {rb['errors']}")
+    if server.feedback_path:
+        fb = feedback_replay(server, X, y)
+        res["feedback"] = fb
+        if server.name == "article":
+            fb["article_confusion_check"] = check_article_ratios(fb["ratios_after_one_by_one"])
+            fb["note"] = "the article's send_feedback scores truth[0] only: the one-call batch counts 1 row of 513"
+        say(f"  feedback: 513 calls in {fb['one_by_one_s']:.2f} s ({fb['one_by_one_calls_per_s']:.0f}/s), "
+            f"ratios {fb['ratios_after_one_by_one']}; 513 rows in one call {fb['one_call_ms']:.1f} ms")
+    if server.image:
+        res["image_mb"] = int(docker("image", "inspect", "-f", "{{.Size}}", server.image).stdout) / 1e6
+    return res
+
+
+_model = None
+
+
+def server_expected(rows):
+    """What the kit's model predicts (the article's model agrees on every row but two; see SPEC)."""
+    global _model
+    if _model is None:
+        import joblib
+        _model = joblib.load(MODEL_PATH)
+    return _model.predict(np.asarray(rows, dtype=float))
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+def fmt(v, spec="{:.0f}"):
+    return "n/a" if v is None else spec.format(v)
+
+
+def get(d, *path):
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def summarise(results):
+    rows = []
+    for name, r in results.items():
+        if "error" in r:
+            rows.append((name, r["error"][:60]))
+            continue
+        rows.append((
+            name,
+            fmt(get(r, "single", "req_per_s")), fmt(get(r, "single", "p50_us"), "{:.0f}"),
+            fmt(get(r, "single", "p99_us"), "{:.0f}"),
+            fmt(get(r, "batch100", "rows_per_s")), fmt(get(r, "batch10000", "rows_per_s")),
+            fmt(get(r, "feedback", "one_by_one_s"), "{:.2f}"), fmt(get(r, "feedback", "one_call_ms"), "{:.1f}"),
+            fmt(get(r, "cold_start_s"), "{:.2f}"), fmt(get(r, "image_mb")),
+            fmt(get(r, "memory", "rss_mb")), fmt(get(r, "memory", "pss_mb")),
+        ))
+    head = ("server", "1-row req/s", "p50 µs", "p99 µs", "rows/s @100", "rows/s @10k", "fb 513×1 s",
+            "fb 1×513 ms", "cold s", "image MB", "RSS MB", "PSS MB")
+    widths = [max(len(str(x[i])) if i < len(x) else 0 for x in rows + [head]) for i in range(len(head))]
+    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in [head] + rows]
+    return "\n".join(lines)
+
+
+def ratios(results):
+    kit, art = results.get("kit", {}), results.get("article", {})
+    mls = [v for k, v in results.items() if k.startswith("mlserver") and "single" in v]
+    best = max(mls, key=lambda v: v["single"]["req_per_s"], default=None)
+    best_name = next((k for k, v in results.items() if v is best), None)
+    out = {}
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    ks = get(kit, "single", "req_per_s")
+    out["best_mlserver"] = best_name
+    out["single_vs_mlserver"] = ratio(ks, get(best, "single", "req_per_s"))
+    out["p99_vs_mlserver"] = ratio(get(kit, "single", "p99_us"), get(best, "single", "p99_us"))
+    out["single_vs_article"] = ratio(ks, get(art, "single", "req_per_s"))
+    out["single_vs_floor"] = ratio(ks, get(results, "floor", "single", "req_per_s"))
+    out["batch10k_rows_per_s"] = get(kit, "batch10000", "rows_per_s")
+    out["batch10k_vs_mlserver"] = ratio(out["batch10k_rows_per_s"], get(best, "batch10000", "rows_per_s"))
+    out["batch10k_vs_article"] = ratio(out["batch10k_rows_per_s"], get(art, "batch10000", "rows_per_s"))
+    out["feedback_one_call_ms"] = get(kit, "feedback", "one_call_ms")
+    out["feedback_replay_vs_article"] = ratio(get(art, "feedback", "one_by_one_s"), get(kit, "feedback", "one_by_one_s"))
+    out["cold_start_s"] = get(kit, "cold_start_s")
+    out["cold_start_vs_mlserver"] = ratio(out["cold_start_s"], get(best, "cold_start_s"))
+    out["image_vs_article"] = ratio(get(kit, "image_mb"), get(art, "image_mb"))
+    out["pss_vs_mlserver"] = ratio(get(kit, "memory", "pss_mb"), get(best, "memory", "pss_mb"))
+    out["pss_vs_article"] = ratio(get(kit, "memory", "pss_mb"), get(art, "memory", "pss_mb"))
+    return out
+
+
+def verdicts(r):
+    def v(ok):
+        return "n/a" if ok is None else ("met" if ok else "NOT met")
+
+    def cmp(x, op, y):
+        return None if x is None else op(x, y)
+
+    import operator as o
+    t = TARGETS
+    return [
+        (f"1-row req/s vs best MLServer ({r['best_mlserver']}) >= {t['single_vs_mlserver']}x",
+         fmt(r["single_vs_mlserver"], "{:.2f}x"), v(cmp(r["single_vs_mlserver"], o.ge, t["single_vs_mlserver"]))),
+        ("   at a p99 no higher than MLServer's (kit p99 / MLServer p99 <= 1)",
+         fmt(r["p99_vs_mlserver"], "{:.2f}"), v(cmp(r["p99_vs_mlserver"], o.le, 1.0))),
+        (f"1-row req/s vs the article >= {t['single_vs_article']}x", fmt(r["single_vs_article"], "{:.2f}x"),
+         v(cmp(r["single_vs_article"], o.ge, t["single_vs_article"]))),
+        ("1-row req/s vs the floor (information)", fmt(r["single_vs_floor"], "{:.2f}x"), ""),
+        (f"batch of 10,000 rows >= {t['batch10k_rows_per_s']:,} rows/s", fmt(r["batch10k_rows_per_s"], "{:,.0f}"),
+         v(cmp(r["batch10k_rows_per_s"], o.ge, t["batch10k_rows_per_s"]))),
+        ("   vs best MLServer / vs the article (information)",
+         f"{fmt(r['batch10k_vs_mlserver'], '{:.2f}x')} / {fmt(r['batch10k_vs_article'], '{:.2f}x')}", ""),
+        (f"feedback, 513 rows in one call < {t['feedback_one_call_ms']} ms", fmt(r["feedback_one_call_ms"], "{:.1f} ms"),
+         v(cmp(r["feedback_one_call_ms"], o.lt, t["feedback_one_call_ms"]))),
+        ("feedback replay 513 calls: article time / kit time (information)",
+         fmt(r["feedback_replay_vs_article"], "{:.2f}x"), ""),
+        (f"cold start < {t['cold_start_s']} s", fmt(r["cold_start_s"], "{:.2f} s"),
+         v(cmp(r["cold_start_s"], o.lt, t["cold_start_s"]))),
+        (f"image size vs the article's <= {t['image_vs_article']:.0%}", fmt(r["image_vs_article"], "{:.0%}"),
+         v(cmp(r["image_vs_article"], o.le, t["image_vs_article"]))),
+        ("memory (PSS) under load vs best MLServer / vs the article (information)",
+         f"{fmt(r['pss_vs_mlserver'], '{:.2f}x')} / {fmt(r['pss_vs_article'], '{:.2f}x')}", ""),
+    ]
+
+
+def plot(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n, r in results.items() if "single" in r]
+    panels = [
+        ("1-row predictions (req/s)", lambda r: get(r, "single", "req_per_s")),
+        ("1-row p99 latency (ms)", lambda r: (get(r, "single", "p99_us") or 0) / 1000),
+        ("rows/s, 10,000-row batches", lambda r: get(r, "batch10000", "rows_per_s")),
+        ("cold start (s)", lambda r: get(r, "cold_start_s")),
+        ("memory under load, PSS (MB)", lambda r: get(r, "memory", "pss_mb")),
+        ("image size (MB)", lambda r: get(r, "image_mb")),
+    ]
+    colors = {"article": "#c44e52", "kit": "#4c72b0", "floor": "#8c8c8c"}
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7))
+    for ax, (title, f) in zip(axes.ravel(), panels):
+        raw = [f(results[n]) for n in names]
+        vals = [v or 0 for v in raw]
+        bars = ax.bar(names, vals, color=[colors.get(n, "#55a868") for n in names])
+        ax.bar_label(bars, labels=["n/a" if not r else f"{v:,.0f}" if v >= 10 else f"{v:.2f}"
+                                   for r, v in zip(raw, vals)], fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    fig.suptitle(f"Same model, five servers (wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}, loopback, "
+                 f"{os.cpu_count()} cores, shared machine)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def ensure_tools(names):
+    if not shutil.which("wrk"):
+        say("installing wrk (apt-get)")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if any(n.startswith("mlserver") for n in names):
+        subprocess.run(["bash", str(BENCH / "setup_mlserver.sh")], check=True)
+    for image, needed in ((ARTICLE_IMAGE, "article" in names), (KIT_IMAGE, "kit" in names)):
+        if needed and docker("image", "inspect", image, check=False).returncode != 0:
+            raise SystemExit(f"no image {image}: run `make image` and `make article-image` first")
+
+
+def write_bodies(X, tmp):
+    bodies = {}
+    for proto, make in (("seldon", seldon_predict), ("v2", v2_predict)):
+        bodies[proto] = {}
+        for n in (1, 100, 10_000):
+            rows = np.resize(X, (n, X.shape[1])) if n > len(X) else X[:n]
+            path = Path(tmp) / f"{proto}-{n}.json"
+            path.write_text(json.dumps(make(rows)))
+            bodies[proto][n] = path
+    return bodies
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short runs (1 s warm-up, 3 s, 2 s): to develop")
+    ap.add_argument("--only", default="article,kit,mlserver-pw1,mlserver-pw0,floor")
+    ap.add_argument("--out", default=str(BENCH / "results.json"))
+    args = ap.parse_args()
+    durations = (1, 3, 2) if args.quick else (3, 10, 5)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    t_start = time.time()
+    ensure_tools(names)
+    X, y = load_test_set()
+    assert X.shape == (513, 30), X.shape
+    results = {}
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        bodies = write_bodies(X, tmp)
+        all_servers = servers(tmp)
+        unknown = set(names) - set(all_servers)
+        if unknown:
+            raise SystemExit(f"unknown servers {sorted(unknown)}; known: {sorted(all_servers)}")
+        for name in names:
+            server = all_servers[name]
+            try:
+                results[name] = bench_server(server, X, y, bodies, durations)
+            except Exception as err:  # noqa: BLE001 - one server failing must not lose the others
+                say(f"{name} FAILED: {err}")
+                results[name] = {"error": f"{type(err).__name__}: {err}", "description": server.describe()}
+            finally:
+                server.stop()
+    r = ratios(results)
+    report = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "machine": {"cores": os.cpu_count(), "platform": platform.platform(),
+                    "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+                    "note": "shared machine: other work ran at the same time"},
+        "method": {"wrk": f"-t{WRK_THREADS} -c{WRK_CONNECTIONS}", "warmup_s": durations[0],
+                   "single_s": durations[1], "batch_s": durations[2], "quick": args.quick},
+        "article_training": (ROOT / "build" / "article-models" / "training.txt").read_text().strip().splitlines()[-1:]
+        if (ROOT / "build" / "article-models" / "training.txt").exists() else None,
+        "results": results, "ratios": r, "targets": TARGETS,
+        "elapsed_s": time.time() - t_start,
+    }
+    Path(args.out).write_text(json.dumps(report, indent=2, default=float) + "\n")
+    try:
+        plot(results, Path(args.out).with_suffix(".png"))
+    except Exception as err:  # noqa: BLE001
+        say(f"plot failed: {err}")
+    print(summarise(results))
+    print()
+    for label, value, verdict in verdicts(r):
+        print(f"  {label:<66} {value:>16}  {verdict}")
+    art = get(results, "article", "feedback", "article_confusion_check")
+    if art:
+        print("\n  article replay, 513 feedback calls, last response: "
+              + ", ".join(f"{k} {v}" for k, v in art["reported"].items())
+              + f"\n    -> confusion matrices of 513 rows with these ratios: {art['confusion_matrices_matching']}"
+              + f" ({'the article' + chr(39) + 's TP 303 FP 15 TN 172 FN 23' if art['ok'] else 'NOT the article' + chr(39) + 's'})")
+    print(f"\n  {report['elapsed_s']:.0f} s; load average before {load_before[0]:.2f}, after "
+          f"{report['machine']['loadavg_after'][0]:.2f} (shared machine); wrote {args.out} and "
+          f"{Path(args.out).with_suffix('.png')}")
+    return 0 if all("error" not in v for v in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
