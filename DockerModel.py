@@ -235,8 +235,11 @@ class DockerModel:
         self.model = model
         self.loaded = True
         self.feedback = FeedbackLog(feedback_db or os.environ.get("FEEDBACK_DB", ":memory:"))
-        # The wrapper's counters start empty with every new server process.
+        # The wrapper's counters start empty with every new server process: everything in the log is
+        # exported again, under a label of its own so that Prometheus sees new series, not a reset
+        # (worker ids are pids, which repeat in a fresh container).
         self.feedback.forget_exports()
+        self.server_start = os.urandom(4).hex()
         self._request = threading.local()
         self._exit_handlers = set()
         atexit.register(_stop_helper_processes, os.getpid())
@@ -297,7 +300,8 @@ class DockerModel:
         totals = self.feedback.totals()
         increments = self.feedback.claim_unexported(os.getpid())
         return [{"type": "GAUGE", "key": key, "value": value} for key, value in ratios(totals).items()] + [
-            {"type": "COUNTER", "key": "feedback_outcomes", "value": increments[o], "tags": {"outcome": o}}
+            {"type": "COUNTER", "key": "feedback_outcomes", "value": increments[o],
+             "tags": {"outcome": o, "server_start": self.server_start}}
             for o in OUTCOMES
         ]
 

@@ -6,10 +6,14 @@ applied when DockerModel is imported by the wrapper.
    to what this process last stored. The wrapper calls `update` twice per request; on the prediction
    path those calls are no-ops (only feedback changes the figures) and the IPC was about three
    quarters of a request's cost.
-2. The instance the wrapper creates is remembered, so that request_guard.py, which answers REST
+2. `update` is serialised between the threads of a process: seldon-core reads this process's series
+   from the Manager, adds, and writes them back, so two threads updating at once (GUNICORN_THREADS>1)
+   would lose one of the increments.
+3. The instance the wrapper creates is remembered, so that request_guard.py, which answers REST
    feedback itself, can record the same metrics the wrapper would.
 """
 import os
+import threading
 
 from seldon_core import metrics as _seldon_metrics
 
@@ -18,6 +22,7 @@ _original_init = _SeldonMetrics.__init__
 _original_update = _SeldonMetrics.update
 _instances = []
 _stored = {}  # (pid, type, key, tags) -> last value this process stored
+_update_lock = threading.Lock()  # a forked worker gets a fresh, unlocked copy
 
 
 def _init(self, *args, **kwargs):
@@ -44,11 +49,12 @@ def _changes_something(custom_metrics, method):
 
 
 def _update(self, custom_metrics, method):
-    if not _changes_something(custom_metrics, method):
-        return
-    _original_update(self, [dict(m, tags=dict(m.get("tags", {}))) for m in custom_metrics], method)
-    for metric in custom_metrics:
-        _stored[_series(metric, method)] = metric["value"]
+    with _update_lock:
+        if not _changes_something(custom_metrics, method):
+            return
+        _original_update(self, [dict(m, tags=dict(m.get("tags", {}))) for m in custom_metrics], method)
+        for metric in custom_metrics:
+            _stored[_series(metric, method)] = metric["value"]
 
 
 def _clear(self):

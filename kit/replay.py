@@ -46,12 +46,28 @@ def comparison(counts, y_true, y_pred):
     return table.round(8)
 
 
-def replay_concurrently(base_urls, X, y, repeats=1, clients=8):
+def replay_concurrently(base_urls, X, y, repeats=1, clients=8, retry_refused_for=0.0):
     """Sends every (row, label) `repeats` times as one-row feedback calls from `clients` threads,
-    spread round-robin over the replicas at `base_urls`. Returns (acknowledged, failures)."""
+    spread round-robin over the replicas at `base_urls`. Returns (acknowledged, failures).
+
+    retry_refused_for: seconds during which a call whose connection was refused or reset before any
+    answer is sent again (a replica restarting gracefully answers what it accepted and refuses the rest)."""
+    import time
     from concurrent.futures import ThreadPoolExecutor
 
+    import requests
+
     from kit.client import ModelClient, ModelError
+
+    def send(replica, row, label):
+        deadline = time.monotonic() + retry_refused_for
+        while True:
+            try:
+                return replica.feedback([row], [label])
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     jobs = [(i % len(base_urls), row, label) for i, (row, label) in enumerate(list(zip(X, y)) * repeats)]
     shards = [jobs[k::clients] for k in range(clients)]
@@ -61,7 +77,7 @@ def replay_concurrently(base_urls, X, y, repeats=1, clients=8):
         ok, failed = 0, []
         for replica, row, label in shard:
             try:
-                replicas[replica].feedback([row], [label])
+                send(replicas[replica], row, label)
                 ok += 1
             except (ModelError, OSError) as err:
                 failed.append(str(err))

@@ -62,6 +62,26 @@ def test_ten_replays_from_eight_clients_count_exactly_ten_times(replicas, test_s
     _scale_replay(replicas, test_set, repeats=10)
 
 
+@pytest.mark.reliability
+def test_rolling_restart_of_replicas_loses_and_doubles_nothing(replicas, test_set):
+    urls, metrics = replicas
+    X, y = test_set
+    before = totals_across(metrics)
+    result = {}
+    replay = threading.Thread(target=lambda: result.update(zip(
+        ("acknowledged", "failures"), replay_concurrently(urls, X, y, repeats=4, clients=6, retry_refused_for=30))))
+    replay.start()
+    for i in (1, 2, 3):
+        time.sleep(1)
+        docker("restart", "-t", "10", f"docker-model-r{i}")
+    replay.join()
+    for url in urls:
+        wait_healthy(url)
+    after = totals_across(metrics)
+    assert result["failures"] == []
+    assert {o: after[o] - before[o] for o in OUTCOMES} == {o: 4 * n for o, n in CURRENT.items()}
+
+
 def test_killed_container_loses_nothing_acknowledged(test_set):
     X, y = test_set
     with model_container("docker-model-crash", 9021, 6021) as (url, metrics):
@@ -170,7 +190,7 @@ def test_mixed_load_has_no_errors_and_exact_totals(test_set):
 @pytest.mark.reliability
 def test_healthcheck_reports_a_hung_model():
     with model_container("docker-model-hung", 9025, 6025, "--health-interval", "1s",
-                         "--health-timeout", "1s", "--health-retries", "2") as (url, _):
+                         "--health-timeout", "1s", "--health-retries", "2", "--health-start-period", "1s") as (url, _):
         processes = docker("exec", "docker-model-hung", "sh", "-c",
                            "for p in /proc/[0-9]*; do echo ${p#/proc/} $(tr '\\0' ' ' < $p/cmdline); done")
         gunicorn = [line.split()[0] for line in processes.splitlines() if "seldon-core-microservice" in line]
