@@ -7,7 +7,7 @@ IMAGE     := docker-model:$(VERSION)
 NB_PYTHON := venvs/notebooks/bin/python
 export IMAGE
 
-.PHONY: help setup models image serve stop scale scale-down run-notebooks test test-unit test-reliability \
+.PHONY: help setup models image serve stop monitor monitor-stop scale scale-down run-notebooks test test-unit test-reliability \
         lab refresh-notebooks reset-feedback clean bench article-image
 
 help: ## List the targets
@@ -25,16 +25,25 @@ image: ## Build the serving image docker-model:1.0.0 (offline base and wheelhous
 serve: ## Start the model on :9000 (REST), :5000 (gRPC), :6000 (metrics); Docker, else the serving venv
 	@bash scripts/serve.sh start
 
-stop: ## Stop the model server
+stop: ## Stop the model server and Prometheus
 	@bash scripts/serve.sh stop
+	@bash scripts/monitor.sh stop
+
+monitor: ## Start Prometheus (:9090) with the kit's rules and alerts; installs Debian's prometheus if missing
+	@bash scripts/monitor.sh start
+
+monitor-stop: ## Stop Prometheus and the probe exporter
+	@bash scripts/monitor.sh stop
 
 REPLICAS ?= 3
 WORKERS  ?= 2
 scale: image ## Start REPLICAS (1-3) replicas x WORKERS workers: REST 900i, metrics 600i (deploy/compose.scale.yml)
 	@bash scripts/scale.sh up $(REPLICAS) $(WORKERS)
+	@bash scripts/monitor.sh refresh
 
 scale-down: ## Stop the scaled-out replicas (their feedback volumes are kept)
 	@bash scripts/scale.sh down
+	@bash scripts/monitor.sh refresh
 
 run-notebooks: setup ## Run every notebook headlessly (papermill) into build/executed/
 	@bash scripts/run_notebooks.sh

@@ -62,12 +62,23 @@ class Prometheus:
         return [({k: v for k, v in r["metric"].items() if k != "__name__"},
                  [(float(t), float(v)) for t, v in r["values"]]) for r in data["result"]]
 
-    def outcomes(self, at=None):
-        """The confusion matrix as recorded by Prometheus (model:feedback_outcomes:sum)."""
+    def outcomes(self, at=None, instance=None):
+        """The confusion matrix as Prometheus sees it: the recording rule model:feedback_outcomes:sum
+        (all replicas), or the same sum for one server's `instance` ("127.0.0.1:6000")."""
+        expr = ("model:feedback_outcomes:sum" if instance is None else
+                f'sum by (outcome) (feedback_outcomes_total{{job="model",instance="{instance}"}})')
         counts = dict.fromkeys(OUTCOMES, 0)
-        for labels, value in self.query("model:feedback_outcomes:sum", at):
+        for labels, value in self.query(expr, at):
             counts[labels["outcome"]] = int(value)
         return counts
+
+    def instance_of(self, metrics_url):
+        """The `instance` label of the model target scraped at this URL (matched by port)."""
+        port = metrics_url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[-1]
+        for target in self.targets():
+            if target["labels"]["instance"].rsplit(":", 1)[-1] == port:
+                return target["labels"]["instance"]
+        raise LookupError(f"Prometheus scrapes no model target on port {port}")
 
     def alerts(self):
         """Alerts pending or firing now: [{"labels":..., "state":..., "activeAt":...}]."""
@@ -87,10 +98,50 @@ class Prometheus:
                 raise TimeoutError(f"{expr} is still {v} after {timeout} s")
             time.sleep(interval)
 
-    def wait_for_rows(self, total, timeout=30):
-        """Waits until the recorded feedback total (model:feedback_rows:sum) equals `total`, the sum
-        read from the servers' own expositions: then Prometheus has scraped every row sent so far."""
-        return self.wait_for("model:feedback_rows:sum", lambda v: v is not None and int(v) == total, timeout)
+    def wait_for_rows(self, total, timeout=30, instance=None):
+        """Waits until the feedback total Prometheus sees (model:feedback_rows:sum, or one server's)
+        equals `total`, the sum read from the servers' own expositions: then Prometheus has scraped
+        every row they exported."""
+        expr = ("model:feedback_rows:sum" if instance is None else
+                f'sum(feedback_outcomes_total{{job="model",instance="{instance}"}})')
+        try:
+            return self.wait_for(expr, lambda v: v is not None and int(v) >= total, timeout)
+        finally:
+            seen = self.value(expr)
+            if seen is not None and int(seen) > total:
+                raise RuntimeError(f"Prometheus counts {int(seen) - total} feedback rows more than expected "
+                                   f"({expr}): another client is sending feedback to the same server(s). "
+                                   "Run this again when it is idle.")
+
+    def exported_rows(self, instance=None):
+        """Feedback rows in the expositions of every model target that is up (or of one), read
+        directly, not through Prometheus."""
+        from kit.client import outcome_totals
+
+        return sum(sum(outcome_totals(t["scrapeUrl"]).values()) for t in self.targets()
+                   if t["health"] == "up" and instance in (None, t["labels"]["instance"]))
+
+    def caught_up(self, timeout=30, instance=None):
+        """Waits until Prometheus has scraped every feedback row the servers (or one) export;
+        returns that total. Times out while other clients keep sending feedback."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return int(self.wait_for_rows(self.exported_rows(instance), timeout=3, instance=instance))
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+
+    def frame(self, exprs, start, end, step=2):
+        """A pandas DataFrame of range queries, one column per {name: expr} (one series each),
+        indexed by seconds since `start`."""
+        import pandas as pd
+
+        columns = {}
+        for name, expr in exprs.items():
+            for _, values in self.query_range(expr, start, end, step)[:1]:
+                columns[name] = pd.Series({t - start: v for t, v in values})
+        return pd.DataFrame(columns).sort_index()
 
     def alert_timeline(self, alertname, start, end, step=1):
         """When an alert was pending and firing between two times, from Prometheus's ALERTS series:
@@ -137,12 +188,13 @@ def wait_for_targets(prometheus, n=1, timeout=30):
         time.sleep(0.5)
 
 
-def feedback_wave(client, X, y, rows_per_second, n_rows=None, flip=False, stop=None, max_seconds=120):
+def feedback_wave(client, X, y, rows_per_second, n_rows=None, flip=False, stop=None, max_seconds=120,
+                  min_rows=0):
     """Sends one feedback call per row at a steady pace, cycling through (X, y).
 
     flip: send the opposite labels (a degraded stretch: the model now looks wrong 93 % of the time).
-    Stops after n_rows rows, or as soon as stop() returns true (checked once a second), and in any
-    case after max_seconds. Returns (rows sent, start time, end time).
+    Stops after n_rows rows, or as soon as stop() returns true (checked once a second, after at
+    least min_rows rows), and in any case after max_seconds. Returns (rows sent, start time, end time).
     """
     start = time.time()
     sent, next_check = 0, start + 1
@@ -150,7 +202,7 @@ def feedback_wave(client, X, y, rows_per_second, n_rows=None, flip=False, stop=N
         now = time.time()
         if now - start > max_seconds:
             break
-        if stop is not None and now >= next_check:
+        if stop is not None and sent >= min_rows and now >= next_check:
             next_check = now + 1
             if stop():
                 break

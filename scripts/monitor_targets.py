@@ -2,8 +2,9 @@
 """Writes Prometheus's file_sd target lists for the model servers that belong to this project.
 
 A metrics port (6000, 6001..6009 by default; MODEL_METRICS_PORTS overrides) becomes a target when
-  - a container named docker-model or docker-model-rN binds it (running or not: a replica that
-    crashed stays a target until `make stop` removes it, so its "target down" alert means something),
+  - a container named docker-model or docker-model-rN binds it, running, restarting, or exited
+    with an error (a replica that crashed stays a target until `make stop` removes it, so its
+    "target down" alert means something; one that a `docker stop` ended cleanly does not),
   - or scripts/serve.sh's local server left its pidfile (build/local-server.pid, port 6000),
   - or a server answers on it right now.
 A deliberately stopped server (container removed, pidfile gone) drops out at the next refresh.
@@ -48,6 +49,10 @@ def containers():
         return {}
     found = {}
     for c in inspected:
+        state = c.get("State") or {}
+        if state.get("Status") in ("exited", "dead", "created") and state.get("ExitCode") == 0 \
+                and not state.get("OOMKilled"):
+            continue  # stopped cleanly (docker stop): on its way out, not down
         bindings = (c.get("HostConfig") or {}).get("PortBindings") or {}
 
         def host_port(container_port):

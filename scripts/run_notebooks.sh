@@ -18,7 +18,12 @@ if ! bash scripts/serve.sh status >/dev/null 2>&1; then
   bash scripts/serve.sh start
   started=1
 fi
-cleanup() { if [ "$started" = 1 ]; then bash scripts/serve.sh stop; fi; }
+monitor_was_running=0
+bash scripts/monitor.sh status >/dev/null 2>&1 && monitor_was_running=1
+cleanup() {
+  if [ "$started" = 1 ]; then bash scripts/serve.sh stop; fi
+  if [ "$monitor_was_running" = 0 ]; then bash scripts/monitor.sh stop; fi
+}
 trap cleanup EXIT
 
 for notebook in notebooks/[0-9][0-9]_*.ipynb; do

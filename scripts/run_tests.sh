@@ -16,11 +16,14 @@ if ! bash scripts/serve.sh status >/dev/null 2>&1; then
   bash scripts/serve.sh start
   started=1
 fi
+monitor_was_running=0
+bash scripts/monitor.sh status >/dev/null 2>&1 && monitor_was_running=1
 cleanup() {
   if [ "$started" = 1 ]; then bash scripts/serve.sh stop; fi
+  if [ "$monitor_was_running" = 0 ]; then bash scripts/monitor.sh stop; fi
 }
 trap cleanup EXIT
 
-say "pytest: unit and contract tests, then every notebook under nbval"
+say "pytest: unit, contract, fault and monitoring tests, then every notebook under nbval"
 venvs/notebooks/bin/python -m pytest -p no:cacheprovider -q -m "not reliability" \
   tests --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks "$@"
