@@ -133,6 +133,7 @@ def test_killed_worker_is_replaced_and_counts_stay_exact(test_set):
                    if name == "feedback_outcomes_total"}
         victim = sorted(workers)[0]
         docker("exec", "docker-model-worker-kill", "sh", "-c", f"kill -9 {victim}")
+        client = ModelClient(url)  # a kept-alive connection to the killed worker died with it
         for row, label in zip(X[200:], y[200:]):
             client.feedback([row], [label])  # answered by the other worker, then by the new one too
         assert sum(half.values()) == 200
