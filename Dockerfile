@@ -23,6 +23,7 @@ LABEL org.opencontainers.image.title="docker-model" \
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    SETUPTOOLS_USE_DISTUTILS=stdlib \
     MODEL_PATH=/app/models/binary-lr.joblib \
     FEEDBACK_DB=/var/lib/docker-model/feedback.sqlite \
     GUNICORN_WORKERS=2 \

@@ -32,7 +32,7 @@ mirror=${DEBIAN_MIRROR:-${mirror:-http://deb.debian.org/debian}}
 rootfs=$(mktemp -d /tmp/bookworm-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
 say "debootstrap bookworm from $mirror (about a minute)"
-debootstrap --variant=minbase --include=python3 bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
+debootstrap --variant=minbase --include=python3,python3-distutils bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
   || { tail -n 20 "$rootfs.log" >&2; say "debootstrap failed (log above)"; exit 1; }
 rm -f "$rootfs.log"
 
