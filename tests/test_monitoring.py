@@ -166,6 +166,8 @@ def test_accuracy_rule_over_the_replay_is_475_of_513(replay):
 
 @pytest.mark.container
 def test_every_dashboard_query_returns_data(prometheus, replay):
+    # The windowed rules form a group of their own, evaluated every 2 s: give it a round or two.
+    prometheus.wait_for("model:accuracy:ratio_30s", timeout=15)
     empty = [e for e in dashboard_exprs()
              if not prometheus.query_range(e, replay["start"] - 10, time.time(), step=2)]
     assert empty == [], f"dashboard queries without data after a replay: {empty}"
