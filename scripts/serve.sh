@@ -51,8 +51,9 @@ start_local() {
   [ -x venvs/serving/bin/seldon-core-microservice ] || { say "no venvs/serving: run 'make setup' first"; exit 1; }
   if healthy; then say "a server already answers on :9000"; return; fi
   mkdir -p build
+  # A session of its own, so that stop can end the whole process group (gRPC and metrics children too).
   FEEDBACK_DB=${FEEDBACK_DB:-build/feedback.sqlite} GUNICORN_WORKERS="$workers" \
-    nohup venvs/serving/bin/seldon-core-microservice DockerModel --service-type MODEL \
+    setsid nohup venvs/serving/bin/seldon-core-microservice DockerModel --service-type MODEL \
     >build/local-server.log 2>&1 &
   echo $! > "$local_pid"
   wait_ready || { tail -n 30 build/local-server.log >&2; say "the local server did not start (log above)"; exit 1; }
@@ -64,7 +65,10 @@ stop() {
     say "stopped $name"
   fi
   if [ -f "$local_pid" ]; then
-    kill "$(cat "$local_pid")" 2>/dev/null || true
+    local group; group=$(cat "$local_pid")
+    kill -TERM -- "-$group" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 -- "-$group" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$group" 2>/dev/null || true
     rm -f "$local_pid"
     say "stopped the local server"
   fi
