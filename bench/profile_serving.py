@@ -36,7 +36,6 @@ from seldon_core.wrapper import get_rest_microservice  # noqa: E402
 
 from DockerModel import DockerModel, features_from_message  # noqa: E402
 from kit.training import load_test_set  # noqa: E402
-import request_guard  # noqa: E402
 
 # As seldon-core-microservice sets it up: root logger at INFO (SELDON_LOG_LEVEL's default).
 logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))
