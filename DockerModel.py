@@ -23,8 +23,13 @@ try:
     from seldon_core.flask_utils import SeldonMicroserviceException as _SeldonError
     from seldon_core.user_model import SeldonNotImplementedError
 
-    import seldon_metrics_patch  # noqa: F401  (makes the wrapper's metrics store skip no-op updates)
+    import seldon_metrics_patch  # makes the wrapper's metrics store skip no-op updates
+
+    metrics_store = seldon_metrics_patch.current
 except ImportError:  # the notebook environment has no seldon-core; same shape, same meaning
+
+    def metrics_store():
+        return None
 
     class SeldonNotImplementedError(NotImplementedError):
         pass
@@ -251,6 +256,17 @@ class DockerModel:
             # seldon-core drops a worker's counters when it exits cleanly: hand its share back.
             atexit.register(self.feedback.release, pid)
             self._exit_handlers.add(pid)
+            self._announce_counters()
+
+    def _announce_counters(self):
+        """Creates this process's feedback counters at 0 as it starts. Prometheus's increase() and
+        rate() take a series' first sample as its baseline: a series first seen already holding
+        the increments of a feedback call would hide them from every windowed rule."""
+        store = metrics_store()
+        if store is not None:
+            store.update([{"type": "COUNTER", "key": "feedback_outcomes", "value": 0,
+                           "tags": {"outcome": o, "server_start": self.server_start}} for o in OUTCOMES],
+                         "feedback")
 
     def predict(self, X, features_names=None, meta=None):
         X = check_features(X)
