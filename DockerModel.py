@@ -5,6 +5,7 @@ the model is loaded and verified when the server starts, every row of a feedback
 and logged durably before the call is answered, bad input is refused with a 400 that says what
 was wrong, and the figures reported describe every worker of the container, not one.
 """
+import atexit
 import hashlib
 import json
 import logging
@@ -12,7 +13,6 @@ import multiprocessing
 import numbers
 import os
 import threading
-import atexit
 
 import joblib
 import numpy as np

@@ -1,5 +1,4 @@
 """Training the article's two models, exactly as it does, and recording what was trained."""
-import hashlib
 import json
 import platform
 
@@ -12,6 +11,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_info
 
+from DockerModel import sha256_of
 from kit import MODELS_DIR, TEST_SET
 
 SPLIT = {"test_size": 0.9, "random_state": 0}
@@ -42,10 +42,6 @@ def evaluate(y_true, y_pred):
         "recall": recall_score(y_true, y_pred),
         "f1_score": f1_score(y_true, y_pred),
     }
-
-
-def sha256_of(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def train_models(models_dir=MODELS_DIR, test_set=TEST_SET):
