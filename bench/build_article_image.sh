@@ -47,15 +47,9 @@ resolver_whl=$(ls "$tools"/pip-24.3.1-*.whl)
 
 # --- 1. base image -------------------------------------------------------------------------------
 if ! docker image inspect "$base" >/dev/null 2>&1; then
-  command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
-  mirror=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list \
-           | grep -v security | head -n1 | awk '{print ($1=="deb") ? ($2 ~ /^\[/ ? $3 : $2) : $2}' || true)
-  mirror=${DEBIAN_MIRROR:-${mirror:-http://deb.debian.org/debian}}
   rootfs=$(mktemp -d /tmp/bullseye-rootfs.XXXXXX)
-  trap 'rm -rf "$rootfs" "$rootfs.log"' EXIT
-  say "debootstrap bullseye from $mirror (a minute or two)"
-  debootstrap --variant=minbase --include=python3,python3-distutils bullseye "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
-    || { tail -n 20 "$rootfs.log" >&2; say "debootstrap failed"; exit 1; }
+  trap 'rm -rf "$rootfs"' EXIT
+  bash scripts/debootstrap_rootfs.sh bullseye "$rootfs"
   # pip, setuptools and wheel in /usr/local, where python:3.9-slim has them (`pip` on PATH).
   mkdir -p "$rootfs/tmp/tools"
   cp "$tools"/pip-23.0.1-*.whl "$tools"/setuptools-58.1.0-*.whl "$tools"/wheel-0.41.2-*.whl "$rootfs/tmp/tools/"
@@ -66,7 +60,7 @@ if ! docker image inspect "$base" >/dev/null 2>&1; then
   tar -C "$rootfs" -c . | docker import \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8' \
     -c 'CMD ["python3"]' - "$base" >/dev/null
-  rm -rf "$rootfs" "$rootfs.log"; trap - EXIT
+  rm -rf "$rootfs"; trap - EXIT
 fi
 
 # --- 2. wheelhouse, resolved by Python 3.9 -------------------------------------------------------

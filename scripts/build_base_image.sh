@@ -11,30 +11,16 @@ say() { echo "[base-image] $*" >&2; }
 
 if docker image inspect "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
 # The local base is rebuilt when this recipe changes.
-recipe=$(sha256sum "$0" | cut -c1-16)
+recipe=$(cat "$0" "$(dirname "$0")/debootstrap_rootfs.sh" | sha256sum | cut -c1-16)
 if [ "$(docker image inspect -f '{{index .Config.Labels "kit.recipe"}}' "$local_base" 2>/dev/null)" = "$recipe" ]; then
   echo "$local_base"; exit 0
 fi
 if timeout 60 docker pull -q "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
 
 say "$official cannot be pulled (no registry reachable): building $local_base from Debian packages"
-if ! command -v debootstrap >/dev/null; then
-  say "installing debootstrap (apt-get)"
-  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
-    || { say "could not install debootstrap: install it, or make $official available, then retry"; exit 1; }
-fi
-
-# The mirror apt is configured with (deb822 sources or the classic list).
-mirror=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list \
-         | grep -v security | head -n1 | awk '{print ($1=="deb") ? ($2 ~ /^\[/ ? $3 : $2) : $2}' || true)
-mirror=${DEBIAN_MIRROR:-${mirror:-http://deb.debian.org/debian}}
-
 rootfs=$(mktemp -d /tmp/bookworm-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
-say "debootstrap bookworm from $mirror (about a minute)"
-debootstrap --variant=minbase --include=python3,python3-distutils bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
-  || { tail -n 20 "$rootfs.log" >&2; say "debootstrap failed (log above)"; exit 1; }
-rm -f "$rootfs.log"
+bash "$(dirname "$0")/debootstrap_rootfs.sh" bookworm "$rootfs"
 
 # Slim: nothing here is read at run time by a Python service (dpkg's status file stays, for scanners).
 rm -rf "$rootfs"/usr/share/{doc,man,info,locale,lintian,linda,zoneinfo,perl5} "$rootfs"/var/cache/apt/* \
