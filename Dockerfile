@@ -20,10 +20,14 @@ ARG MODEL_VERSION=1.0.0
 LABEL org.opencontainers.image.title="docker-model" \
       org.opencontainers.image.version="${MODEL_VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
+# SETUPTOOLS_USE_DISTUTILS=stdlib spares every start setuptools' distutils hook (0.4 s).
+# SKLEARN_ASSUME_FINITE=1: DockerModel.check_features refuses NaN and infinities before scikit-learn
+# sees the rows, so scikit-learn's own check (about half of a one-row predict) is skipped.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     SETUPTOOLS_USE_DISTUTILS=stdlib \
+    SKLEARN_ASSUME_FINITE=1 \
     MODEL_PATH=/app/models/binary-lr.joblib \
     FEEDBACK_DB=/var/lib/docker-model/feedback.sqlite \
     GUNICORN_WORKERS=2 \
@@ -32,7 +36,12 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY DockerModel.py feedback_log.py request_guard.py seldon_metrics_patch.py /app/
 COPY models/ /app/models/
-RUN mkdir -p /var/lib/docker-model && chown 8888:8888 /var/lib/docker-model
+# The base ships no bytecode for the standard library (it stays small); compiling what the server
+# imports at every start cost 0.7 s. Importing it once here writes exactly that bytecode.
+RUN PYTHONDONTWRITEBYTECODE= python3 -c "import seldon_core.microservice, seldon_core.wrapper, \
+      gunicorn.workers.gthread, gunicorn.workers.sync, multiprocessing.managers, urllib.request, \
+      DockerModel, request_guard" \
+ && mkdir -p /var/lib/docker-model && chown 8888:8888 /var/lib/docker-model
 VOLUME /var/lib/docker-model
 USER 8888:8888
 # REST, gRPC, Prometheus exposition

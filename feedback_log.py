@@ -110,6 +110,12 @@ class FeedbackLog:
                 raise
         return batch
 
+    def version(self):
+        """Changes whenever any process or thread commits to the log (equal versions: same contents)."""
+        with self._locked() as conn:
+            # data_version moves with other connections' commits, total_changes with this one's.
+            return self._pid, conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+
     def totals(self):
         with self._locked() as conn:
             return dict(conn.execute("SELECT outcome, n FROM totals").fetchall())

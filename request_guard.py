@@ -12,6 +12,7 @@ cost of a large feedback call. The model, the metrics recorded and the response 
 import json
 
 from flask import Blueprint, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 
 import seldon_metrics_patch
 from DockerModel import BadInput, check_truth, features_from_message
@@ -24,6 +25,25 @@ FEEDBACK_KEYS = {"request", "response", "reward", "truth"}
 
 blueprint = Blueprint("request_guard", __name__)
 _served = {}
+
+
+class ReusedEncoderJSONProvider(DefaultJSONProvider):
+    """Flask's JSON responses, byte for byte (compact, keys sorted), from one encoder made once:
+    Flask 2.2 builds a new encoder, and looks up four deprecated settings, on every response."""
+
+    _encoder = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=DefaultJSONProvider.default)
+
+    def dumps(self, obj, **kwargs):
+        return self._encoder.encode(obj) if not kwargs else super().dumps(obj, **kwargs)
+
+    def response(self, *args, **kwargs):
+        body = self._encoder.encode(self._prepare_response_obj(args, kwargs))
+        return self._app.response_class(f"{body}\n", mimetype=self.mimetype)
+
+
+@blueprint.record_once
+def _use_reused_encoder(state):
+    state.app.json = ReusedEncoderJSONProvider(state.app)
 
 
 def blueprint_for(model):

@@ -2,7 +2,8 @@
 
     venvs/notebooks/bin/python bench/run.py [--quick] [--only article,kit,...]
 
-Servers (one at a time, each stopped before the next starts, loopback ports 18000-18300):
+Servers (one at a time, each stopped before the next starts; host processes on loopback ports
+18000-18300, containers at their own bridge address, so that no server pays for docker-proxy):
   article        docker-model:article (bench/build_article_image.sh): the article's class, Dockerfile and
                  requirements (Python 3.9, seldon-core 1.14.1, scikit-learn 1.0.2), 1 gunicorn worker
   kit            docker-model:1.0.0 (make image) with its defaults (2 workers), a throwaway volume
@@ -87,11 +88,11 @@ def v2_labels(doc):
 # ---------------------------------------------------------------------------------------------
 # HTTP and process helpers
 
-def post(port, path, doc, timeout=60, conn=None):
+def post(server, path, doc, timeout=60, conn=None):
     """(status, parsed JSON or text, seconds) of one POST; reuses `conn` if given (keep-alive)."""
     body = json.dumps(doc).encode()
     own = conn is None
-    conn = conn or http.client.HTTPConnection(HOST, port, timeout=timeout)
+    conn = conn or http.client.HTTPConnection(server.host, server.port, timeout=timeout)
     t0 = time.perf_counter()
     conn.request("POST", path, body, {"Content-Type": "application/json"})
     resp = conn.getresponse()
@@ -154,6 +155,7 @@ def docker(*args, check=True, capture=True):
 
 class Server:
     name = ""
+    host = HOST
     port = 0
     predict_path = ""
     feedback_path = None
@@ -183,23 +185,31 @@ class Server:
 
 
 class Container(Server):
-    def __init__(self, name, image, port, container, run_args=(), description="", extra_ports=()):
-        self.name, self.image, self.port, self.container = name, image, port, container
-        self.run_args, self.description, self.extra_ports = list(run_args), description, list(extra_ports)
+    def __init__(self, name, image, container, published, run_args=(), description=""):
+        """published: (host port, container port) pairs, on loopback, to look at it by hand."""
+        self.name, self.image, self.container, self.published = name, image, container, list(published)
+        self.run_args, self.description = list(run_args), description
         self.predict_path = "/api/v1.0/predictions"
         self.feedback_path = "/api/v1.0/feedback"
         self.started = False
+        self.port = 9000
+        self.host = None
 
     def ports(self):
-        return [self.port] + [p for p, _ in self.extra_ports]
+        return [p for p, _ in self.published]
 
     def start(self):
         self.remove()  # a container of this name can only be a leftover of an interrupted bench run
-        publish = ["-p", f"{HOST}:{self.port}:9000"]
-        for host_port, container_port in self.extra_ports:
+        publish = []
+        for host_port, container_port in self.published:
             publish += ["-p", f"{HOST}:{host_port}:{container_port}"]
         self.started = True
         docker("run", "-d", "--rm", "--name", self.container, *publish, *self.run_args, self.image)
+        # Measured at the container's own address: through the published port, docker-proxy would
+        # copy every byte in user space (about 150 µs of CPU per request here), a cost the servers
+        # run as host processes do not pay.
+        self.host = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                           self.container).stdout.strip()
 
     def remove(self):
         docker("rm", "-f", "-v", self.container, check=False)
@@ -286,12 +296,12 @@ def servers(workdir):
     hardening = ["--init", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
                  "--security-opt", "no-new-privileges"]
     return {
-        "article": Container("article", ARTICLE_IMAGE, 18010, "docker-model-article-bench",
+        "article": Container("article", ARTICLE_IMAGE, "docker-model-article-bench", [(18010, 9000)],
                              description="the article as published: Python 3.9, seldon-core 1.14.1, sklearn 1.0.2, "
                                          "1 worker, root"),
         # The kit's defaults; its anonymous volume (the image's VOLUME) goes with the container (--rm -v).
-        "kit": Container("kit", KIT_IMAGE, 18000, "docker-model-bench", run_args=hardening,
-                         extra_ports=[(18006, 6000)],
+        "kit": Container("kit", KIT_IMAGE, "docker-model-bench", [(18000, 9000), (18006, 6000)],
+                         run_args=hardening,
                          description="this kit's image, its defaults (GUNICORN_WORKERS=2), throwaway volume"),
         "mlserver-pw1": mlserver("mlserver-pw1", 1, workdir),
         "mlserver-pw0": mlserver("mlserver-pw0", 0, workdir),
@@ -311,7 +321,7 @@ def cold_start(server, probe_doc, expected, limit=60):
     server.start()
     while time.perf_counter() - t0 < limit:
         try:
-            status, doc, _ = post(server.port, server.predict_path, probe_doc, timeout=5)
+            status, doc, _ = post(server, server.predict_path, probe_doc, timeout=5)
             if status == 200:
                 got = server.labels(doc)
                 if got != expected:
@@ -327,7 +337,7 @@ def cold_start(server, probe_doc, expected, limit=60):
 
 def wrk(server, body_file, seconds, connections=WRK_CONNECTIONS, threads=WRK_THREADS, sample_memory=False):
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s",
-            "--latency", "-s", str(BENCH / "post.lua"), f"http://{HOST}:{server.port}{server.predict_path}"]
+            "--latency", "-s", str(BENCH / "post.lua"), f"http://{server.host}:{server.port}{server.predict_path}"]
     memory = []
     stop = threading.Event()
 
@@ -366,11 +376,11 @@ def wrk(server, body_file, seconds, connections=WRK_CONNECTIONS, threads=WRK_THR
 
 def feedback_replay(server, X, y):
     """One call per row over one keep-alive connection (the article's loop), then the 513 rows in one call."""
-    conn = http.client.HTTPConnection(HOST, server.port, timeout=60)
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
     t0 = time.perf_counter()
     last = None
     for row, label in zip(X, y):
-        status, last, _ = post(server.port, server.feedback_path, seldon_feedback([row], [label]), conn=conn)
+        status, last, _ = post(server, server.feedback_path, seldon_feedback([row], [label]), conn=conn)
         if status != 200:
             raise RuntimeError(f"{server.name} feedback answered {status}: {last}")
     one_by_one = time.perf_counter() - t0
@@ -378,7 +388,7 @@ def feedback_replay(server, X, y):
     batch_doc = seldon_feedback(X, y)
     times = []
     for i in range(6):  # the first warms up; the median of the other five is reported
-        status, doc, elapsed = post(server.port, server.feedback_path, batch_doc, conn=conn)
+        status, doc, elapsed = post(server, server.feedback_path, batch_doc, conn=conn)
         if status != 200:
             raise RuntimeError(f"{server.name} batch feedback answered {status}: {doc}")
         if i:
@@ -425,7 +435,7 @@ def bench_server(server, X, y, bodies, durations):
     res["cold_start_s"] = cold_start(server, server.payload(X[:1]), expected)
     say(f"  cold start {res['cold_start_s']:.2f} s")
     # correctness of a batch through this protocol
-    status, doc, _ = post(server.port, server.predict_path, server.payload(X))
+    status, doc, _ = post(server, server.predict_path, server.payload(X))
     res["predictions_match_model"] = status == 200 and server.labels(doc) == [int(v) for v in server_expected(X)]
     warm, single, batch = durations
     wrk(server, bodies[server.protocol][1], warm)

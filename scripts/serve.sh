@@ -52,7 +52,9 @@ start_local() {
   if healthy; then say "a server already answers on :9000"; return; fi
   mkdir -p build
   # A session of its own, so that stop can end the whole process group (gRPC and metrics children too).
+  # The same settings as the image's (Dockerfile).
   FEEDBACK_DB=${FEEDBACK_DB:-build/feedback.sqlite} GUNICORN_WORKERS="$workers" \
+    SETUPTOOLS_USE_DISTUTILS=stdlib SKLEARN_ASSUME_FINITE=1 \
     setsid nohup venvs/serving/bin/seldon-core-microservice DockerModel --service-type MODEL \
     >build/local-server.log 2>&1 &
   echo $! > "$local_pid"

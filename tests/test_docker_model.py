@@ -80,6 +80,22 @@ def test_workers_sharing_a_log_export_each_outcome_once(tmp_path, test_set):
     assert log.claim_unexported(exporter=103) == first
 
 
+def test_metrics_follow_feedback_logged_by_another_process(tmp_path, test_set):
+    # metrics() is answered from a cache while the log is unchanged: a commit from another
+    # connection (another worker) must still show in the next answer, and be claimed once.
+    X, y = test_set
+    db = str(tmp_path / "fb.sqlite")
+    idle, busy = DockerModel(feedback_db=db), DockerModel(feedback_db=db)
+    assert gauges(idle.metrics())["accuracy"] == 0 and counters(idle.metrics()) == dict.fromkeys(CURRENT, 0)
+    busy.feedback.append(X, idle.model.predict(X), y, "v")  # logged, not yet claimed by anyone
+    after = idle.metrics()
+    assert gauges(after)["accuracy"] == pytest.approx(475 / 513) and counters(after) == CURRENT
+    assert counters(busy.metrics()) == dict.fromkeys(CURRENT, 0)
+    assert counters(idle.metrics()) == dict.fromkeys(CURRENT, 0)
+    busy.send_feedback(X[:1], None, 0, y[:1])
+    assert sum(counters(idle.metrics()).values()) + sum(counters(busy.metrics()).values()) == 1
+
+
 def test_restart_restores_totals_and_exports_them_again(tmp_path, test_set):
     X, y = test_set
     db = str(tmp_path / "fb.sqlite")
