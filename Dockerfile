@@ -13,10 +13,9 @@ RUN python3 -m venv --without-pip /opt/venv \
       --no-index --find-links /wheels --no-compile --require-hashes -r /wheels/install.txt \
  && rm -rf /opt/venv/lib/python3*/site-packages/pip*
 # Only what the server loads (scripts/prune_venv.py says what goes, and why; no tests, caches or
-# headers either), then its bytecode.
+# headers either), and bytecode for what it imports.
 COPY scripts/prune_venv.py scripts/serving_modules.txt /prune/
-RUN python3 /prune/prune_venv.py /opt/venv/lib/python3.11/site-packages /prune/serving_modules.txt \
- && /opt/venv/bin/python -m compileall -q /opt/venv/lib
+RUN /opt/venv/bin/python /prune/prune_venv.py /opt/venv/lib/python3.11/site-packages /prune/serving_modules.txt
 # A prune that breaks the server fails the build here: every module the server imports must import,
 # and both artifacts must load and serve through seldon-core's REST, metrics and gRPC entry points.
 COPY DockerModel.py feedback_log.py request_guard.py seldon_metrics_patch.py /app/

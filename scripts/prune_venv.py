@@ -1,7 +1,8 @@
 """Removes from the image's virtual environment what the model server never loads, then checks
 that everything it does load still imports and serves. Run by the Dockerfile's build stage:
 
-    python3 prune_venv.py SITE_PACKAGES SERVING_MODULES     remove PRUNE and BUILD_ONLY_FILES
+    python3 prune_venv.py SITE_PACKAGES SERVING_MODULES     remove PRUNE and the rest, compile
+                                                            what the server imports
     python3 prune_venv.py --check SERVING_MODULES           import them all, load and call the model
 
 What the server loads was traced with scripts/trace_image.py on the unpruned image (every REST and
@@ -40,7 +41,9 @@ PRUNE = {
     # packages from setuptools/_vendor (kept). `import setuptools` is not possible in the image;
     # without its distutils hook, `distutils` is always the standard library's (the image already
     # chose it with SETUPTOOLS_USE_DISTUTILS=stdlib).
-    "setuptools": ["setuptools/*", "_distutils_hack", "distutils-precedence.pth"],
+    "setuptools": ["setuptools/*", "_distutils_hack", "distutils-precedence.pth"] + [
+        f"setuptools/_vendor/{name}*" for name in (  # what setuptools vendors for itself, not pkg_resources
+            "wheel", "inflect", "typeguard", "tomli", "autocommand", "importlib_metadata", "zipp")],
     # numpy's build tools (distutils, f2py), its array API preview, PyInstaller hooks.
     "numpy": ["numpy/distutils", "numpy/f2py", "numpy/array_api", "numpy/_pyinstaller",
               "../../../bin/f2py"],
@@ -57,6 +60,14 @@ PRUNE = {
         "experimental", "_build_utils")],
     # Test-only extension modules (numpy's SIMD test harness; scipy.special's test helpers).
     "test-only files": ["numpy/core/_simd.*.so", "scipy/special/_test_internal.*"],
+}
+# Byte-identical copies of a library, under the same SONAME: the dynamic loader never opens
+# scipy's, because numpy's (loaded by `import numpy`, which scipy/__init__ runs first) already
+# answers that name; they were never mapped in the trace. Each becomes a symlink to numpy's copy,
+# so that the name still resolves in any order. Checked byte for byte.
+SAME_FILES = {
+    "scipy.libs/libgfortran-040039e1.so.5.0.0": "numpy.libs/libgfortran-040039e1.so.5.0.0",
+    "scipy.libs/libquadmath-96973f99.so.0.0.0": "numpy.libs/libquadmath-96973f99.so.0.0.0",
 }
 # Never removed by a glob above.
 KEEP = {"setuptools/_vendor"}
@@ -116,7 +127,37 @@ def prune(site, serving):
                 removed += size(path)
                 os.remove(path)
     print(f"prune_venv: tests, caches, headers, sources, stubs: {removed / 1e6:.1f} MB")
+    total += removed
+    removed = 0
+    for copy, original in SAME_FILES.items():
+        copy, original = os.path.join(site, copy), os.path.join(site, original)
+        with open(copy, "rb") as a, open(original, "rb") as b:
+            if a.read() != b.read():
+                sys.exit(f"prune_venv: {copy} differs from {original}: update SAME_FILES")
+        removed += size(copy)
+        os.remove(copy)
+        os.symlink(os.path.relpath(original, os.path.dirname(copy)), copy)
+    print(f"prune_venv: duplicate libraries: {removed / 1e6:.1f} MB")
     print(f"prune_venv: {(total + removed) / 1e6:.1f} MB removed")
+    compile_serving(site, serving)
+
+
+def compile_serving(site, serving):
+    """Bytecode for the modules the server imports (a module imported on another path is compiled
+    in memory when it is, the image being read-only)."""
+    import importlib.util
+    import py_compile
+
+    roots = [site, os.path.join(site, "setuptools", "_vendor")]  # pkg_resources's vendored packages
+    compiled = 0
+    for name in serving:
+        rel = name.replace(".", "/")
+        for root in roots:
+            for source in (os.path.join(root, rel + ".py"), os.path.join(root, rel, "__init__.py")):
+                if os.path.isfile(source):
+                    py_compile.compile(source, cfile=importlib.util.cache_from_source(source), doraise=True)
+                    compiled += 1
+    print(f"prune_venv: bytecode for the {compiled} modules the server imports from here")
 
 
 def check(serving):
