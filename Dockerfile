@@ -7,13 +7,21 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS build
 COPY build/wheels /wheels
 # install.txt pins every wheel with its sha256 (scripts/build_wheelhouse.sh checked the downloads
-# against requirements.lock): pip refuses any file that differs.
+# against requirements.lock, then stripped their shared objects): pip refuses any file that differs.
 RUN python3 -m venv --without-pip /opt/venv \
  && python3 "$(ls /wheels/pip-*.whl)/pip" --python /opt/venv/bin/python install -q \
       --no-index --find-links /wheels --no-compile --require-hashes -r /wheels/install.txt \
- && find /opt/venv -depth -type d \( -name __pycache__ -o -name tests \) -exec rm -rf {} + \
- && rm -rf /opt/venv/lib/python3*/site-packages/pip* /opt/venv/lib/python3*/site-packages/*/*.pyx \
- && /opt/venv/bin/python -m compileall -q /opt/venv/lib
+ && rm -rf /opt/venv/lib/python3*/site-packages/pip*
+# Only what the server loads (scripts/prune_venv.py says what goes, and why; no tests, caches or
+# headers either), and bytecode for what it imports.
+COPY scripts/prune_venv.py scripts/serving_modules.txt /prune/
+RUN /opt/venv/bin/python /prune/prune_venv.py /opt/venv/lib/python3.11/site-packages /prune/serving_modules.txt
+# A prune that breaks the server fails the build here: every module the server imports must import,
+# and both artifacts must load and serve through seldon-core's REST, metrics and gRPC entry points.
+COPY DockerModel.py feedback_log.py request_guard.py seldon_metrics_patch.py /app/
+COPY models/ /app/models/
+RUN cd /app && PYTHONPATH=/app PYTHONDONTWRITEBYTECODE=1 \
+    /opt/venv/bin/python -W ignore::UserWarning /prune/prune_venv.py --check /prune/serving_modules.txt
 
 FROM ${BASE_IMAGE}
 ARG MODEL_VERSION=1.0.0

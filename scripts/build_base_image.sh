@@ -11,7 +11,7 @@ say() { echo "[base-image] $*" >&2; }
 
 if docker image inspect "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
 # The local base is rebuilt when this recipe changes.
-recipe=$(cat "$0" "$(dirname "$0")/debootstrap_rootfs.sh" | sha256sum | cut -c1-16)
+recipe=$(cat "$0" "$(dirname "$0")/debootstrap_rootfs.sh" "$(dirname "$0")/slim_rootfs.py" | sha256sum | cut -c1-16)
 if [ "$(docker image inspect -f '{{index .Config.Labels "kit.recipe"}}' "$local_base" 2>/dev/null)" = "$recipe" ]; then
   echo "$local_base"; exit 0
 fi
@@ -22,9 +22,12 @@ rootfs=$(mktemp -d /tmp/bookworm-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
 bash "$(dirname "$0")/debootstrap_rootfs.sh" bookworm "$rootfs"
 
-# Slim: nothing here is read at run time by a Python service (dpkg's status file stays, for scanners).
+# Slim: only the packages the container uses at run time (Python, its libraries, sh, coreutils;
+# no apt, dpkg, perl), then nothing here is read at run time by a Python service (dpkg's status
+# file stays, listing what is left, for scanners).
+chroot "$rootfs" /usr/bin/python3.11 - < "$(dirname "$0")/slim_rootfs.py"
 rm -rf "$rootfs"/usr/share/{doc,man,info,locale,lintian,linda,zoneinfo,perl5} "$rootfs"/var/cache/apt/* \
-       "$rootfs"/usr/lib/x86_64-linux-gnu/{gconv,perl-base} "$rootfs"/usr/bin/perl* "$rootfs"/var/lib/dpkg/info \
+       "$rootfs"/usr/lib/x86_64-linux-gnu/gconv "$rootfs"/var/lib/dpkg/info \
        "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/usr/lib/python3.11/test \
        "$rootfs"/usr/lib/python3.11/{idlelib,tkinter,lib2to3,ensurepip,pydoc_data}
 find "$rootfs"/usr/lib/python3* -name __pycache__ -prune -exec rm -rf {} +
@@ -33,4 +36,14 @@ say "importing as $local_base"
 tar -C "$rootfs" -c . | docker import \
   -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8' \
   -c 'CMD ["python3"]' -c "LABEL kit.recipe=$recipe" - "$local_base" >/dev/null
+# What the image build, the server, the HEALTHCHECK and the tests need from the base must work:
+# every extension module of the standard library loads, sh runs kill and tr, coreutils run.
+docker run --rm "$local_base" sh -c '
+  python3 -W ignore::DeprecationWarning -c "import importlib, os, sys
+for f in sorted(os.listdir(\"/usr/lib/python3.11/lib-dynload\")):
+    importlib.import_module(f.split(\".\")[0])
+import ssl, sqlite3, hashlib, ctypes.util, urllib.request, multiprocessing, distutils.util
+assert ctypes.util.find_library(\"c\"), \"ldconfig\""
+  sleep 30 & kill $! && [ "$(echo abc | tr a-c A-C)" = ABC ] && mkdir -p /tmp/x && chown 0:0 /tmp/x && ls /tmp/x' \
+  || { docker rmi "$local_base" >/dev/null; say "the slimmed base lacks something it needs (above)"; exit 1; }
 echo "$local_base"

@@ -3,12 +3,14 @@
 # package registry; a container being built does not):
 #   1. downloads exactly requirements.lock, checking each file's sha256 (--require-hashes);
 #   2. turns the few source-only packages into wheels, so the image needs no compiler;
-#   3. writes build/wheels/install.txt, each wheel with its sha256, for the image's
+#   3. strips the symbol tables from their shared objects (scripts/strip_wheels.py; binutils is
+#      installed through apt if missing): the image build has no binutils;
+#   4. writes build/wheels/install.txt, each wheel with its sha256, for the image's
 #      `pip install --require-hashes --no-index`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wheels=build/wheels
-stamp=$wheels/.done-$(cat requirements.lock | sha256sum | cut -c1-16)
+stamp=$wheels/.done-$(cat requirements.lock scripts/strip_wheels.py | sha256sum | cut -c1-16)
 [ -f "$stamp" ] && exit 0
 
 say() { echo "[wheelhouse] $*" >&2; }
@@ -24,6 +26,12 @@ for file in build/downloads/*; do
   esac
 done
 rm -rf build/downloads
+if ! command -v strip >/dev/null; then
+  say "installing binutils (apt-get), for strip"
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils >/dev/null \
+    || { say "could not install binutils: install it (it provides strip)"; exit 1; }
+fi
+python3 scripts/strip_wheels.py "$wheels"
 python3 - "$wheels" <<'PY'
 import hashlib, pathlib, sys
 wheels = pathlib.Path(sys.argv[1])
