@@ -26,7 +26,7 @@ bash "$(dirname "$0")/debootstrap_rootfs.sh" bookworm "$rootfs"
 # no apt, dpkg, perl), then nothing here is read at run time by a Python service (dpkg's status
 # file stays, listing what is left, for scanners).
 chroot "$rootfs" /usr/bin/python3.11 - < "$(dirname "$0")/slim_rootfs.py"
-rm -rf "$rootfs"/usr/share/{doc,man,info,locale,lintian,linda,zoneinfo,perl5} "$rootfs"/var/cache/apt/* \
+rm -rf "$rootfs"/usr/share/{doc,man,info,locale,lintian,linda,zoneinfo,perl5,gdb} "$rootfs"/var/cache/{apt,debconf}/* \
        "$rootfs"/usr/lib/x86_64-linux-gnu/gconv "$rootfs"/var/lib/dpkg/info \
        "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/usr/lib/python3.11/test \
        "$rootfs"/usr/lib/python3.11/{idlelib,tkinter,lib2to3,ensurepip,pydoc_data}

@@ -2,6 +2,7 @@
 that everything it does load still imports and serves. Run by the Dockerfile's build stage:
 
     python3 prune_venv.py SITE_PACKAGES SERVING_MODULES     remove PRUNE and the rest, compile
+    python3 prune_venv.py --stdlib-bytecode DEST SERVING_MODULES   the stdlib's bytecode, under DEST
                                                             what the server imports
     python3 prune_venv.py --check SERVING_MODULES           import them all, load and call the model
 
@@ -58,8 +59,10 @@ PRUNE = {
         "feature_extraction", "gaussian_process", "feature_selection", "covariance", "inspection",
         "neural_network", "impute", "mixture", "compose", "semi_supervised", "cross_decomposition",
         "experimental", "_build_utils")],
-    # Test-only extension modules (numpy's SIMD test harness; scipy.special's test helpers).
-    "test-only files": ["numpy/core/_simd.*.so", "scipy/special/_test_internal.*"],
+    # Test-only extension modules (numpy's SIMD test harness; scipy's test helpers) and joblib's
+    # test suite (named `test`).
+    "test-only files": ["numpy/core/_simd.*.so", "scipy/special/_test_internal.*", "scipy/_lib/_test_*.so",
+                        "scipy/integrate/_test_*.so", "scipy/ndimage/_ctest.*.so", "joblib/test"],
 }
 # Byte-identical copies of a library, under the same SONAME: the dynamic loader never opens
 # scipy's, because numpy's (loaded by `import numpy`, which scipy/__init__ runs first) already
@@ -160,6 +163,26 @@ def compile_serving(site, serving):
     print(f"prune_venv: bytecode for the {compiled} modules the server imports from here")
 
 
+def stdlib_bytecode(dest, serving):
+    """Bytecode for the standard-library modules the server imports, written under `dest` at the
+    paths Python looks for it, for the serving stage to copy over its (bytecode-free) base:
+    compiling them at every start cost 0.7 s."""
+    import importlib.util
+    import py_compile
+    import sysconfig
+
+    stdlib = sysconfig.get_paths()["stdlib"]
+    compiled = 0
+    for name in serving:
+        rel = name.replace(".", "/")
+        for source in (os.path.join(stdlib, rel + ".py"), os.path.join(stdlib, rel, "__init__.py")):
+            if os.path.isfile(source):
+                cfile = dest + importlib.util.cache_from_source(source)
+                py_compile.compile(source, cfile=cfile, doraise=True)
+                compiled += 1
+    print(f"prune_venv: bytecode for the {compiled} standard-library modules the server imports")
+
+
 def check(serving):
     """Imports every module the traced server imported, then serves with both artifacts the image
     ships through seldon-core's own REST and gRPC entry points."""
@@ -236,5 +259,7 @@ def read_modules(path):
 if __name__ == "__main__":
     if sys.argv[1] == "--check":
         check(read_modules(sys.argv[2]))
+    elif sys.argv[1] == "--stdlib-bytecode":
+        stdlib_bytecode(sys.argv[2], read_modules(sys.argv[3]))
     else:
         prune(sys.argv[1], read_modules(sys.argv[2]))

@@ -16,21 +16,41 @@ KEEP = {
     "libpython3.11-minimal", "libpython3.11-stdlib", "python3-distutils", "python3-lib2to3",
     "media-types", "tzdata", "readline-common",
     # What the interpreter and the extension modules of its standard library link to (readelf -d):
-    # ssl/hashlib, sqlite3 (the feedback log), ctypes, bz2, lzma, zlib, uuid, pyexpat, crypt,
-    # curses, readline. libstdc++ and libgcc for the wheels' C++ extensions (grpc, sklearn).
+    # ssl/hashlib, sqlite3 (the feedback log), ctypes, bz2, lzma, zlib, uuid, pyexpat, crypt.
+    # libstdc++ and libgcc for the wheels' C++ extensions (grpc, sklearn). Not curses or readline:
+    # nothing served draws on a terminal, and an interactive python3 works without line editing.
     "libc6", "libc-bin", "gcc-12-base", "libgcc-s1", "libstdc++6", "zlib1g", "libbz2-1.0", "liblzma5",
-    "libexpat1", "libffi8", "libssl3", "libsqlite3-0", "libuuid1", "libcrypt1", "libncursesw6",
-    "libtinfo6", "libreadline8", "ncurses-base",
-    # sh and the basic commands, with their libraries.
-    "dash", "coreutils", "libacl1", "libattr1", "libselinux1", "libpcre2-8-0", "libgmp10",
+    "libexpat1", "libffi8", "libssl3", "libsqlite3-0", "libuuid1", "libcrypt1",
+    # sh and the basic commands, with their libraries (libgmp only served expr and factor).
+    "dash", "coreutils", "libacl1", "libattr1", "libselinux1", "libpcre2-8-0",
     # /etc/os-release and the like; the users and groups.
     "base-files", "base-passwd", "usr-is-merged",
 }
 # Files of kept packages that go too. nis (deprecated, NIS/YP lookups) and _dbm (dbm.ndbm; dbm falls
-# back to dbm.dumb) would need Kerberos, libtirpc and Berkeley DB, 3.7 MB, for nothing served here.
-# Of coreutils, the commands a shell in the container is used for (4.4 MB of the rest go).
+# back to dbm.dumb) would need Kerberos, libtirpc and Berkeley DB, 3.7 MB, for nothing served here;
+# curses and readline, ncurses. Of the standard library, parts neither the server (by the trace,
+# scripts/serving_modules.txt) nor pip in the build stage imports: CPython's test modules, the
+# pure-Python twins of _decimal and _io, test and mail tools, turtle. Of glibc, its vector math
+# library (linked by nothing here) and
+# locale and time-zone compilers. Of coreutils, the commands a shell in the container is used for
+# (4.4 MB of the rest go).
+UNSERVED_STDLIB = (
+    "nis.", "_dbm.", "readline.", "_curses", "curses/", "_testcapi.", "_testclinic.", "_testbuffer.",
+    "_testinternalcapi.", "_testmultiphase.", "_testimportmultiple.", "_xxtestfuzz.", "_xxsubinterpreters.",
+    "xxlimited", "_ctypes_test.", "audioop.", "_pydecimal.py", "_pyio.py", "unittest/", "doctest.py",
+    "pickletools.py", "turtle.py", "mailbox.py", "imaplib.py", "smtplib.py", "nntplib.py")
+
+
+def unserved_stdlib(path):
+    rel = path.split("/python3.11/", 1)[-1].removeprefix("lib-dynload/")
+    return any(rel.startswith(name) or rel == name.rstrip("/") for name in UNSERVED_STDLIB)
+
+
 DROP = {
-    "libpython3.11-stdlib": lambda path: path.rsplit("/", 1)[-1].startswith(("nis.", "_dbm.")),
+    "libpython3.11-stdlib": unserved_stdlib,
+    "libpython3.11-minimal": unserved_stdlib,
+    "libc6": lambda path: "/libmvec." in path,
+    "libc-bin": lambda path: path.rsplit("/", 1)[-1] in {"localedef", "zic", "iconvconfig"},
     "coreutils": lambda path: path.startswith(("/bin/", "/usr/bin/")) and path.rsplit("/", 1)[-1] not in {
         "[", "cat", "chmod", "chown", "cp", "date", "df", "du", "echo", "env", "false", "head", "id", "ln",
         "ls", "mkdir", "mktemp", "mv", "nproc", "printf", "pwd", "readlink", "rm", "rmdir", "sleep",
