@@ -247,6 +247,8 @@ class DockerModel:
         self.server_start = os.urandom(4).hex()
         self._request = threading.local()
         self._metrics_cache = (None, None)  # (feedback log version, the four ratios)
+        self._claimed = dict.fromkeys(OUTCOMES, 0)  # logged here, not yet reported by metrics()
+        self._claimed_lock = threading.Lock()
         self._exit_handlers = set()
         atexit.register(_stop_helper_processes, os.getpid())
 
@@ -294,10 +296,17 @@ class DockerModel:
 
     def send_feedback(self, features, feature_names, reward, truth, routing=""):
         X = check_features(features)
-        y = check_truth(truth, len(X))
-        self._request.shape = str(X.shape)
-        self.feedback.append(X, self.model.predict(X), y, self.model_version)
+        self.log_feedback(X, check_truth(truth, len(X)))
         return []
+
+    def log_feedback(self, X, y):
+        """Scores and logs rows and labels already checked (check_features, check_truth). Their
+        outcomes are claimed for this process in the same transaction: metrics() reports them."""
+        self._request.shape = str(X.shape)
+        batch = self.feedback.append(X, self.model.predict(X), y, self.model_version, exporter=os.getpid())
+        with self._claimed_lock:
+            for outcome, n in batch.items():
+                self._claimed[outcome] += n
 
     @property
     def scores(self):
@@ -313,8 +322,9 @@ class DockerModel:
         """The four ratios as GAUGEs, and the confusion counts as COUNTER increments.
 
         The wrapper adds a COUNTER's value to this process's series; each process claims the part of
-        the logged totals not yet reported by any process, so the series of all workers sum to the
-        totals exactly, including what a restarted server restored from its log.
+        the logged totals not yet reported by any process (its own feedback as it logs it), so the
+        series of all workers sum to the totals exactly, including what a restarted server restored
+        from its log.
         """
         version = self.feedback.version()
         cached_version, gauges = self._metrics_cache
@@ -328,8 +338,10 @@ class DockerModel:
             gauges = [{"type": "GAUGE", "key": key, "value": value}
                       for key, value in ratios(self.feedback.totals()).items()]
             self._metrics_cache = (version, gauges)
+        with self._claimed_lock:
+            claimed, self._claimed = self._claimed, dict.fromkeys(OUTCOMES, 0)
         return [dict(g) for g in gauges] + [
-            {"type": "COUNTER", "key": "feedback_outcomes", "value": increments[o],
+            {"type": "COUNTER", "key": "feedback_outcomes", "value": increments[o] + claimed[o],
              "tags": {"outcome": o, "server_start": self.server_start}}
             for o in OUTCOMES
         ]

@@ -7,6 +7,7 @@ acknowledged. The `totals` table holds the running confusion matrix of everythin
 per-process counters add up to the totals exactly once.
 """
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -65,7 +66,8 @@ class FeedbackLog:
         self._lock = threading.Lock()
         self._pid = None
         self._conn = None
-        with self._locked() as conn:
+        self._writer_lock = None
+        with self._locked(write=True) as conn:
             conn.executescript(_SCHEMA)
 
     def _connect(self):
@@ -81,22 +83,37 @@ class FeedbackLog:
         return conn
 
     @contextlib.contextmanager
-    def _locked(self):
-        with self._lock:
-            if self._pid != os.getpid():  # a forked worker must not reuse its parent's handle
-                self._conn = self._connect()
-                self._pid = os.getpid()
-            yield self._conn
+    def _locked(self, write=False):
+        """The connection, for this thread alone; with write=True, for this process alone too.
 
-    def append(self, features, predictions, truths, model_version):
-        """Stores one feedback call (any number of rows) atomically; returns its outcome counts."""
+        Writers of other processes queue on a lock file: SQLite's own wait for a busy database
+        sleeps 1 ms or more between attempts, so with two workers writing, a feedback call could
+        spend more time asleep than working. The kernel hands a lock file over at once."""
+        with self._lock:
+            if self._pid != os.getpid():  # a forked worker must not reuse its parent's handles
+                self._conn = self._connect()
+                if self.path != ":memory:":
+                    self._writer_lock = open(self.path + ".lock", "a")
+                self._pid = os.getpid()
+            if write and self._writer_lock is not None:
+                fcntl.flock(self._writer_lock, fcntl.LOCK_EX)
+                try:
+                    yield self._conn
+                finally:
+                    fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
+            else:
+                yield self._conn
+
+    def append(self, features, predictions, truths, model_version, exporter=None):
+        """Stores one feedback call (any number of rows) atomically; returns its outcome counts.
+        With `exporter`, they are credited to it in the same transaction (see claim_unexported)."""
         now = time.time()
         rows, batch = [], dict.fromkeys(OUTCOMES, 0)
         for x, p, t in zip(features, predictions, truths):
             o = outcome_of(int(p), int(t))
             batch[o] += 1
             rows.append((now, model_version, json.dumps([float(v) for v in x]), int(p), int(t), o))
-        with self._locked() as conn:
+        with self._locked(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany(
@@ -104,6 +121,8 @@ class FeedbackLog:
                     " VALUES (?, ?, ?, ?, ?, ?)", rows)
                 conn.executemany("UPDATE totals SET n = n + ? WHERE outcome = ?",
                                  [(n, o) for o, n in batch.items() if n])
+                if exporter is not None:
+                    self._credit(conn, exporter, batch)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -123,21 +142,24 @@ class FeedbackLog:
     def claim_unexported(self, exporter):
         """The part of the totals no live exporter has reported yet, now credited to `exporter`."""
         with self._locked() as conn:
-            pending = self._pending(conn)
-            if not any(pending.values()):
-                return pending
+            if not any(self._pending(conn).values()):
+                return dict.fromkeys(OUTCOMES, 0)
+        with self._locked(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 pending = self._pending(conn)  # again, under the write lock
-                conn.executemany(
-                    "INSERT INTO exported VALUES (?, ?, ?)"
-                    " ON CONFLICT (exporter, outcome) DO UPDATE SET n = n + excluded.n",
-                    [(exporter, o, n) for o, n in pending.items() if n])
+                self._credit(conn, exporter, pending)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             return pending
+
+    @staticmethod
+    def _credit(conn, exporter, counts):
+        conn.executemany("INSERT INTO exported VALUES (?, ?, ?)"
+                         " ON CONFLICT (exporter, outcome) DO UPDATE SET n = n + excluded.n",
+                         [(exporter, o, n) for o, n in counts.items() if n])
 
     @staticmethod
     def _pending(conn):
@@ -147,12 +169,12 @@ class FeedbackLog:
 
     def release(self, exporter):
         """An exporter's counters are gone (its process ended cleanly): its share is unclaimed again."""
-        with self._locked() as conn:
+        with self._locked(write=True) as conn:
             conn.execute("DELETE FROM exported WHERE exporter = ?", (exporter,))
 
     def forget_exports(self):
         """A new server process starts with empty counters: everything is to be exported again."""
-        with self._locked() as conn:
+        with self._locked(write=True) as conn:
             conn.execute("DELETE FROM exported")
 
     def rows(self):

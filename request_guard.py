@@ -41,9 +41,23 @@ class ReusedEncoderJSONProvider(DefaultJSONProvider):
         return self._app.response_class(f"{body}\n", mimetype=self.mimetype)
 
 
+def _only_for_cross_origin_requests(cors_after_request):
+    """flask-cors (which seldon-core installs with its defaults) works through every response; only
+    a browser's cross-origin request, which carries an Origin header, needs its headers."""
+
+    def after_request(response):
+        return cors_after_request(response) if "Origin" in request.headers else response
+
+    return after_request
+
+
 @blueprint.record_once
-def _use_reused_encoder(state):
-    state.app.json = ReusedEncoderJSONProvider(state.app)
+def _tune_app(state):
+    app = state.app
+    app.json = ReusedEncoderJSONProvider(app)
+    app.after_request_funcs[None] = [
+        _only_for_cross_origin_requests(f) if getattr(f, "__name__", "") == "cors_after_request" else f
+        for f in app.after_request_funcs.get(None, [])]
 
 
 def blueprint_for(model):
@@ -129,7 +143,7 @@ def check_feedback(body):
 
 def answer_feedback(model, rows, labels, reward):
     """What seldon-core's feedback route does, without its protobuf round trip."""
-    model.send_feedback(rows, None, reward, labels)
+    model.log_feedback(rows, labels)  # checked by check_feedback
     metrics = model.metrics()
     store = seldon_metrics_patch.current()
     if store is not None:

@@ -45,6 +45,17 @@ def test_tensor_and_integer_payloads_are_valid(client, test_set):
     assert requests.post(client.base_url + "/api/v1.0/predictions", json=ints).status_code == 200
 
 
+def test_browsers_may_call_it_from_another_origin(client, test_set):
+    X, _ = test_set
+    url, origin = client.base_url + "/api/v1.0/predictions", "http://notebook.example:8888"
+    preflight = requests.options(url, headers={"Origin": origin, "Access-Control-Request-Method": "POST",
+                                               "Access-Control-Request-Headers": "content-type"})
+    assert preflight.status_code == 200 and "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert preflight.headers["Access-Control-Allow-Origin"] == origin
+    r = requests.post(url, json={"data": {"ndarray": [list(X[0])]}}, headers={"Origin": origin})
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == origin
+
+
 def test_ten_thousand_rows_in_one_request(client, test_set):
     X, _ = test_set
     rows = np.resize(X, (10_000, 30))
