@@ -32,6 +32,8 @@ LABEL org.opencontainers.image.title="docker-model" \
 # SETUPTOOLS_USE_DISTUTILS=stdlib spares every start setuptools' distutils hook (0.4 s).
 # SKLEARN_ASSUME_FINITE=1: DockerModel.check_features refuses NaN and infinities before scikit-learn
 # sees the rows, so scikit-learn's own check (about half of a one-row predict) is skipped.
+# 4 workers x 2 threads, chosen with `make bench` on 2 cores: predictions run as fast with 2, 3 or 4
+# workers; feedback, which waits on the log and the metrics store, is 10% faster with 4 than with 2.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -39,7 +41,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     SKLEARN_ASSUME_FINITE=1 \
     MODEL_PATH=/app/models/binary-lr.joblib \
     FEEDBACK_DB=/var/lib/docker-model/feedback.sqlite \
-    GUNICORN_WORKERS=2 \
+    GUNICORN_WORKERS=4 \
     GUNICORN_THREADS=2
 COPY --from=build /opt/venv /opt/venv
 # The base ships no bytecode (it stays small): this adds it for the standard-library modules the
