@@ -8,6 +8,9 @@ if [ "${1:-}" != "--inside" ]; then exec bash scripts/with_model_server.sh bash 
 say() { echo "[notebooks] $*" >&2; }
 out=build/executed
 mkdir -p "$out"
+# Prometheus first, so that it has found and scraped the model by the time notebook 06 reads it
+# (with_model_server.sh stops it again afterwards).
+bash scripts/monitor.sh start >/dev/null
 for notebook in notebooks/[0-9][0-9]_*.ipynb; do
   name=$(basename "$notebook")
   begin=$(date +%s)
