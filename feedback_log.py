@@ -104,6 +104,18 @@ class FeedbackLog:
             else:
                 yield self._conn
 
+    @contextlib.contextmanager
+    def _transaction(self):
+        """A write transaction: committed if the block completes, rolled back otherwise."""
+        with self._locked(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
     def append(self, features, predictions, truths, model_version, exporter=None):
         """Stores one feedback call (any number of rows) atomically; returns its outcome counts.
         With `exporter`, they are credited to it in the same transaction (see claim_unexported)."""
@@ -113,20 +125,14 @@ class FeedbackLog:
             o = outcome_of(int(p), int(t))
             batch[o] += 1
             rows.append((now, model_version, json.dumps([float(v) for v in x]), int(p), int(t), o))
-        with self._locked(write=True) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(
-                    "INSERT INTO feedback (received_at, model_version, features, prediction, truth, outcome)"
-                    " VALUES (?, ?, ?, ?, ?, ?)", rows)
-                conn.executemany("UPDATE totals SET n = n + ? WHERE outcome = ?",
-                                 [(n, o) for o, n in batch.items() if n])
-                if exporter is not None:
-                    self._credit(conn, exporter, batch)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO feedback (received_at, model_version, features, prediction, truth, outcome)"
+                " VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany("UPDATE totals SET n = n + ? WHERE outcome = ?",
+                             [(n, o) for o, n in batch.items() if n])
+            if exporter is not None:
+                self._credit(conn, exporter, batch)
         return batch
 
     def version(self):
@@ -144,16 +150,10 @@ class FeedbackLog:
         with self._locked() as conn:
             if not any(self._pending(conn).values()):
                 return dict.fromkeys(OUTCOMES, 0)
-        with self._locked(write=True) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                pending = self._pending(conn)  # again, under the write lock
-                self._credit(conn, exporter, pending)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return pending
+        with self._transaction() as conn:
+            pending = self._pending(conn)  # again, under the write lock
+            self._credit(conn, exporter, pending)
+        return pending
 
     @staticmethod
     def _credit(conn, exporter, counts):
