@@ -402,7 +402,7 @@ def feedback_replay(server, X, y):
     }
 
 
-def concurrent_feedback(server, X, y, connections=WRK_CONNECTIONS, rounds=3):
+def concurrent_feedback(server, X, y, connections=WRK_CONNECTIONS, rounds=8):
     """The 513 rows one per call again, `rounds` times, from `connections` keep-alive clients at once
     (the concurrency of the prediction runs): the rate a server takes feedback at. Then the ratios a
     prediction reports: every replay adds the same confusion matrix, so they must not move."""
