@@ -331,7 +331,7 @@ def cold_start(server, probe_doc, expected, limit=60):
             pass
         if isinstance(server, Process) and server.proc.poll() is not None:
             break
-        time.sleep(0.05)
+        time.sleep(0.01)
     raise RuntimeError(f"{server.name} gave no prediction within {limit} s:\n{server.logs()}")
 
 
