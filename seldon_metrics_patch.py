@@ -41,8 +41,7 @@ def _series(metric, method):
     return (os.getpid(), metric.get("type", "COUNTER"), metric["key"], tuple(sorted(tags.items())))
 
 
-def _changes(metric, method):
-    series = _series(metric, method)
+def _changes(metric, series):
     kind = series[1]
     return (kind == "TIMER" or series not in _stored or (kind == "COUNTER" and metric["value"] != 0)
             or (kind == "GAUGE" and metric["value"] != _stored[series]))
@@ -77,13 +76,13 @@ class _WithoutManagerLock:
 
 def _update(self, custom_metrics, method):
     with _update_lock:
-        changed = [m for m in custom_metrics if _changes(m, method)]
+        changed = [(m, series) for m in custom_metrics if _changes(m, series := _series(m, method))]
         if not changed:
             return
-        _original_update(_WithoutManagerLock(self), [dict(m, tags=dict(m.get("tags", {}))) for m in changed],
-                         method)
-        for metric in changed:
-            _stored[_series(metric, method)] = metric["value"]
+        _original_update(_WithoutManagerLock(self),
+                         [dict(m, tags=dict(m.get("tags", {}))) for m, _ in changed], method)
+        for metric, series in changed:
+            _stored[series] = metric["value"]
 
 
 def _clear(self):

@@ -145,41 +145,38 @@ def prune(site, serving):
     compile_serving(site, serving)
 
 
-def compile_serving(site, serving):
-    """Bytecode for the modules the server imports (a module imported on another path is compiled
-    in memory when it is, the image being read-only)."""
+def compile_modules(roots, serving, dest=""):
+    """Bytecode for the modules of `serving` found under `roots`, at the path Python looks for it,
+    below `dest` ("": in place). A module imported on another path is compiled in memory when it
+    is, the image being read-only."""
     import importlib.util
     import py_compile
 
-    roots = [site, os.path.join(site, "setuptools", "_vendor")]  # pkg_resources's vendored packages
     compiled = 0
     for name in serving:
         rel = name.replace(".", "/")
         for root in roots:
             for source in (os.path.join(root, rel + ".py"), os.path.join(root, rel, "__init__.py")):
                 if os.path.isfile(source):
-                    py_compile.compile(source, cfile=importlib.util.cache_from_source(source), doraise=True)
+                    cfile = dest + importlib.util.cache_from_source(source)
+                    py_compile.compile(source, cfile=cfile, doraise=True)
                     compiled += 1
+    return compiled
+
+
+def compile_serving(site, serving):
+    """Bytecode for the modules the server imports from the virtual environment."""
+    roots = [site, os.path.join(site, "setuptools", "_vendor")]  # pkg_resources's vendored packages
+    compiled = compile_modules(roots, serving)
     print(f"prune_venv: bytecode for the {compiled} modules the server imports from here")
 
 
 def stdlib_bytecode(dest, serving):
-    """Bytecode for the standard-library modules the server imports, written under `dest` at the
-    paths Python looks for it, for the serving stage to copy over its (bytecode-free) base:
-    compiling them at every start cost 0.7 s."""
-    import importlib.util
-    import py_compile
+    """Bytecode for the standard-library modules the server imports, written under `dest`, for the
+    serving stage to copy over its (bytecode-free) base: compiling them at every start cost 0.7 s."""
     import sysconfig
 
-    stdlib = sysconfig.get_paths()["stdlib"]
-    compiled = 0
-    for name in serving:
-        rel = name.replace(".", "/")
-        for source in (os.path.join(stdlib, rel + ".py"), os.path.join(stdlib, rel, "__init__.py")):
-            if os.path.isfile(source):
-                cfile = dest + importlib.util.cache_from_source(source)
-                py_compile.compile(source, cfile=cfile, doraise=True)
-                compiled += 1
+    compiled = compile_modules([sysconfig.get_paths()["stdlib"]], serving, dest)
     print(f"prune_venv: bytecode for the {compiled} standard-library modules the server imports")
 
 
