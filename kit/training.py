@@ -1,6 +1,7 @@
 """Training the article's two models, exactly as it does, and recording what was trained."""
 import json
 import platform
+import warnings
 
 import joblib
 import numpy as np
@@ -44,8 +45,23 @@ def evaluate(y_true, y_pred):
     }
 
 
+def blas_kernels():
+    """The OpenBLAS builds loaded (numpy's, scipy's) and the kernels each one runs."""
+    return sorted({f"{i['internal_api']} {i.get('version')} {i.get('architecture')}"
+                   for i in threadpool_info() if i.get("user_api") == "blas"})
+
+
+def warn_unless_committed_kernels():
+    if platform.machine() == "x86_64" and any(not k.endswith(" Haswell") for k in blas_kernels()):
+        warnings.warn(f"OpenBLAS runs {blas_kernels()} here, not the Haswell (AVX2) kernels the committed "
+                      "artifacts were fitted with: the fit may be two borderline rows apart. Run through make "
+                      "(`make models`, `make lab`), which sets OPENBLAS_CORETYPE=Haswell, to get them exactly.",
+                      stacklevel=2)
+
+
 def train_models(models_dir=MODELS_DIR, test_set=TEST_SET):
     """Fits both models, saves them, the 513-row test set and models/metadata.json; returns the metadata."""
+    warn_unless_committed_kernels()
     X_train, X_test, y_train, y_test = load_split()
     models_dir.mkdir(parents=True, exist_ok=True)
     metadata = {
@@ -57,9 +73,9 @@ def train_models(models_dir=MODELS_DIR, test_set=TEST_SET):
             "numpy": np.__version__,
             "joblib": joblib.__version__,
         },
-        # liblinear's fit depends on the OpenBLAS kernels the CPU gets (AVX-512 vs AVX2: two rows apart).
-        "blas": sorted({f"{i['internal_api']} {i.get('version')} {i.get('architecture')}"
-                        for i in threadpool_info() if i.get("user_api") == "blas"}),
+        # liblinear's fit depends on the OpenBLAS kernels (AVX-512 vs AVX2: two rows apart): the
+        # Makefile asks for the AVX2 (Haswell) ones on every x86-64 CPU.
+        "blas": blas_kernels(),
         "models": {},
     }
     for name, clf in classifiers().items():
