@@ -23,8 +23,10 @@ try:
     from seldon_core.flask_utils import SeldonMicroserviceException as _SeldonError
     from seldon_core.user_model import SeldonNotImplementedError
 
+    import keepalive_worker
     import seldon_metrics_patch  # makes the wrapper's metrics store skip no-op updates
 
+    keepalive_worker.use_for_one_thread()
     metrics_store = seldon_metrics_patch.current
 except ImportError:  # the notebook environment has no seldon-core; same shape, same meaning
 

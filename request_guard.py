@@ -10,6 +10,7 @@ back in pure Python (protobuf<4 has no compiled extension for Python 3.11), whic
 cost of a large feedback call. The model, the metrics recorded and the response are the same.
 """
 import json
+import socket
 
 from flask import Blueprint, jsonify, request
 from flask.json.provider import DefaultJSONProvider
@@ -82,15 +83,21 @@ def _body():
         raise RequestError(f"the body has {request.content_length} bytes, more than the limit of "
                            f"{MAX_BODY_BYTES}: send fewer rows per request", 413)
     mimetype = request.mimetype
-    if mimetype == "application/json":
-        text = request.get_data(cache=True)
-    elif mimetype == "application/x-www-form-urlencoded":
-        if set(request.form) != {"json"}:
-            raise RequestError("a form-encoded request must have exactly one field, 'json', holding the "
-                               "JSON message; better, send the JSON itself as application/json", 415)
-        text = request.form["json"]
-    else:  # multipart too: seldon's binData/strData uploads are not this model's input
-        raise RequestError(f"Content-Type must be application/json, got {mimetype or 'none'!r}", 415)
+    try:
+        if mimetype == "application/json":
+            text = request.get_data(cache=True)
+        elif mimetype == "application/x-www-form-urlencoded":
+            if set(request.form) != {"json"}:
+                raise RequestError("a form-encoded request must have exactly one field, 'json', holding the "
+                                   "JSON message; better, send the JSON itself as application/json", 415)
+            text = request.form["json"]
+        else:  # multipart too: seldon's binData/strData uploads are not this model's input
+            raise RequestError(f"Content-Type must be application/json, got {mimetype or 'none'!r}", 415)
+    except TimeoutError:  # keepalive_worker.STALLED_CLIENT_SECONDS without a byte of the body
+        client = request.environ.get("gunicorn.socket")
+        if client is not None:
+            client.shutdown(socket.SHUT_RD)  # the rest of the body is not waited for: the connection ends
+        raise RequestError("the body stopped arriving before its Content-Length was reached", 408) from None
     if len(text) > MAX_BODY_BYTES:
         raise RequestError(f"the body is larger than the limit of {MAX_BODY_BYTES} bytes", 413)
     try:

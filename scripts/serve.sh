@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 image=${IMAGE:-docker-model:$(cat VERSION)}
 name=${CONTAINER:-docker-model}
 volume=${FEEDBACK_VOLUME:-docker-model-feedback}
-workers=${GUNICORN_WORKERS:-4}
+workers=${GUNICORN_WORKERS:-3}
 local_pid=build/local-server.pid
 say() { echo "[serve] $*" >&2; }
 
@@ -54,7 +54,7 @@ start_local() {
   # A session of its own, so that stop can end the whole process group (gRPC and metrics children too).
   # The same settings as the image's (Dockerfile).
   FEEDBACK_DB=${FEEDBACK_DB:-build/feedback.sqlite} GUNICORN_WORKERS="$workers" \
-    GUNICORN_THREADS=2 SETUPTOOLS_USE_DISTUTILS=stdlib SKLEARN_ASSUME_FINITE=1 \
+    GUNICORN_THREADS=1 SETUPTOOLS_USE_DISTUTILS=stdlib SKLEARN_ASSUME_FINITE=1 \
     setsid nohup venvs/serving/bin/seldon-core-microservice DockerModel --service-type MODEL \
     >build/local-server.log 2>&1 &
   echo $! > "$local_pid"

@@ -1,7 +1,11 @@
 """The served model over HTTP (and gRPC), as users and the article's client call it."""
+import http.client
 import json
+import socket
 import subprocess
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -80,6 +84,48 @@ def test_batch_feedback_counts_every_row(client, test_set):
     before = outcome_totals()
     client.feedback(X, y)
     assert counted_since(before) == CURRENT
+
+
+def test_connections_are_kept_alive(client, test_set):
+    """One connection, many requests: gunicorn's sync worker would close it after each response."""
+    X, _ = test_set
+    host, port = urlsplit(client.base_url).hostname, urlsplit(client.base_url).port
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    body = json.dumps({"data": {"ndarray": [list(X[0])]}})
+    for i in range(5):
+        conn.request("POST", "/api/v1.0/predictions", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["data"]["ndarray"] == [0]
+        if i == 0:
+            sock = conn.sock
+        assert conn.sock is sock and response.getheader("Connection") == "keep-alive"
+    conn.close()
+
+
+def test_a_client_that_stops_sending_gets_408_and_holds_up_no_one(client, test_set):
+    """A body that stops half way is answered 408 once its connection has been quiet for 5 s
+    (keepalive_worker.STALLED_CLIENT_SECONDS), counting nothing; the others are served meanwhile
+    by the other workers, and by this one once it has given up on the stalled client."""
+    X, y = test_set
+    host, port = urlsplit(client.base_url).hostname, urlsplit(client.base_url).port
+    before = outcome_totals()
+    whole = json.dumps({"request": {"data": {"ndarray": [list(X[0])]}}, "truth": {"data": {"ndarray": [int(y[0])]}}})
+    stalled = socket.create_connection((host, port), timeout=30)
+    stalled.sendall(f"POST /api/v1.0/feedback HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(whole)}\r\n\r\n{whole[:20]}".encode())
+    started = time.monotonic()
+    for _ in range(20):
+        assert client.predict([X[0]])["data"]["ndarray"] == [0]
+    answer = b""
+    while chunk := stalled.recv(4096):
+        answer += chunk
+    waited = time.monotonic() - started
+    stalled.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"the body stopped arriving" in answer
+    assert 4 < waited < 20, waited
+    assert outcome_totals() == before
+    assert client.is_up()
 
 
 def test_metrics_endpoint_exposes_the_contract():
