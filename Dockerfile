@@ -32,10 +32,11 @@ LABEL org.opencontainers.image.title="docker-model" \
 # SETUPTOOLS_USE_DISTUTILS=stdlib spares every start setuptools' distutils hook (0.4 s).
 # SKLEARN_ASSUME_FINITE=1: DockerModel.check_features refuses NaN and infinities before scikit-learn
 # sees the rows, so scikit-learn's own check (about half of a one-row predict) is skipped.
-# 3 workers x 1 thread, chosen with `make bench` on 2 cores: with one thread, each worker answers its
+# 2 workers x 1 thread, chosen with `make bench` on 2 cores: with one thread, each worker answers its
 # keep-alive connections in turn in its main thread (keepalive_worker.py). Against 4 workers x 2
-# threads (gunicorn's gthread): 15-25% more predictions/s at a lower p99, and feedback as fast.
-# 2 workers predict as fast as 3 but serve concurrent feedback more slowly; 4 predict more slowly.
+# threads (gunicorn's gthread): 15-25% more predictions/s at a lower p99. 3 workers take concurrent
+# feedback about as fast but predict with a longer tail: each runnable process more on 2 cores
+# waits its turn for a CPU.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -43,7 +44,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     SKLEARN_ASSUME_FINITE=1 \
     MODEL_PATH=/app/models/binary-lr.joblib \
     FEEDBACK_DB=/var/lib/docker-model/feedback.sqlite \
-    GUNICORN_WORKERS=3 \
+    GUNICORN_WORKERS=2 \
     GUNICORN_THREADS=1
 COPY --from=build /opt/venv /opt/venv
 # The base ships no bytecode (it stays small): this adds it for the standard-library modules the

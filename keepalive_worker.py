@@ -6,7 +6,7 @@ response, and `gthread` for more, whose main thread waits on the connections and
 to a pool thread and back. This worker keeps gthread's handling of connections (one poller, idle
 keep-alive connections closed after `keepalive` seconds) but answers each request in its main
 thread, one at a time, as an event loop does: no hand-off between threads, and no contention for
-the GIL between them. Measured with `make bench` on 2 cores, 3 workers of this kind answer 15-25%
+the GIL between them. Measured with `make bench` on 2 cores, 2 workers of this kind answer 15-25%
 more predictions per second than 4 workers x 2 threads of gthread, at a lower p99.
 
 A request is read only once its first bytes have arrived, and a client that stops sending or

@@ -6,7 +6,7 @@ Servers (one at a time, each stopped before the next starts; host processes on l
 18000-18300, containers at their own bridge address, so that no server pays for docker-proxy):
   article        docker-model:article (bench/build_article_image.sh): the article's class, Dockerfile and
                  requirements (Python 3.9, seldon-core 1.14.1, scikit-learn 1.0.2), 1 gunicorn worker
-  kit            docker-model:1.0.0 (make image) with its defaults (3 workers x 1 thread), a throwaway volume
+  kit            docker-model:1.0.0 (make image) with its defaults (2 workers x 1 thread), a throwaway volume
   mlserver-pw1   MLServer 1.7.1 + mlserver-sklearn, V2 protocol, parallel_workers=1 (its default)
   mlserver-pw0   the same, parallel_workers=0 (inference in the server process)
   floor          bench/floor_app.py: json + predict on gunicorn, 2 sync workers
@@ -302,7 +302,7 @@ def servers(workdir):
         # The kit's defaults; its anonymous volume (the image's VOLUME) goes with the container (--rm -v).
         "kit": Container("kit", KIT_IMAGE, "docker-model-bench", [(18000, 9000), (18006, 6000)],
                          run_args=hardening,
-                         description="this kit's image, its defaults (3 workers x 1 thread), throwaway volume"),
+                         description="this kit's image, its defaults (2 workers x 1 thread), throwaway volume"),
         "mlserver-pw1": mlserver("mlserver-pw1", 1, workdir),
         "mlserver-pw0": mlserver("mlserver-pw0", 0, workdir),
         "floor": Process("floor", [str(SERVING_VENV / "bin" / "gunicorn"), "-w", "2", "-b", f"{HOST}:18300",

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 image=${IMAGE:-docker-model:$(cat VERSION)}
 name=${CONTAINER:-docker-model}
 volume=${FEEDBACK_VOLUME:-docker-model-feedback}
-workers=${GUNICORN_WORKERS:-3}
+workers=${GUNICORN_WORKERS:-2}
 local_pid=build/local-server.pid
 say() { echo "[serve] $*" >&2; }
 
