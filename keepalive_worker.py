@@ -14,10 +14,8 @@ worker turns to other connections, and a client that stops sending or reading in
 request loses its connection after STALLED_CLIENT_SECONDS without a byte: it holds up the other
 connections of the worker no longer than that.
 """
-import selectors
 import time
 from concurrent import futures
-from functools import partial
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
@@ -31,16 +29,15 @@ class KeepAliveWorker(ThreadWorker):
         except (BlockingIOError, ConnectionAbortedError):
             return  # another worker took it, or the client gave up
         self.nr_conns += 1
-        self._wait_for_request(TConn(self.cfg, sock, client, server))
+        # Into the poller as a kept-alive connection: its request is read once it has arrived.
+        self.finish_request(_handled(True, TConn(self.cfg, sock, client, server)))
 
     def enqueue_req(self, conn):
         conn.init()
         conn.sock.settimeout(STALLED_CLIENT_SECONDS)
-        keepalive, conn = self.handle(conn)  # which closes the connection on a timeout
-        keepalive = keepalive and self._discard_unread_body(conn)
-        done = futures.Future()
-        done.set_result((keepalive, conn))
-        self.finish_request(done)  # gthread's: keeps the connection alive or closes it
+        keepalive, conn = self.handle(conn)  # not kept alive after a timeout or an error
+        # gthread's finish_request keeps the connection alive (back in the poller) or closes it.
+        self.finish_request(_handled(keepalive and self._discard_unread_body(conn), conn))
 
     @staticmethod
     def _discard_unread_body(conn):
@@ -73,11 +70,12 @@ class KeepAliveWorker(ThreadWorker):
                 self.poller.unregister(conn.sock)
                 conn.close()
 
-    def _wait_for_request(self, conn):
-        conn.set_timeout()
-        with self._lock:
-            self._keep.append(conn)
-            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.reuse_connection, conn))
+
+def _handled(keepalive, conn):
+    """A request's outcome as gthread's finish_request takes it: a done future of (keepalive, conn)."""
+    done = futures.Future()
+    done.set_result((keepalive, conn))
+    return done
 
 
 def use_for_one_thread():

@@ -51,9 +51,9 @@ def blas_kernels():
                    for i in threadpool_info() if i.get("user_api") == "blas"})
 
 
-def warn_unless_committed_kernels():
-    if platform.machine() == "x86_64" and any(not k.endswith(" Haswell") for k in blas_kernels()):
-        warnings.warn(f"OpenBLAS runs {blas_kernels()} here, not the Haswell (AVX2) kernels the committed "
+def warn_unless_committed_kernels(kernels):
+    if platform.machine() == "x86_64" and any(not k.endswith(" Haswell") for k in kernels):
+        warnings.warn(f"OpenBLAS runs {kernels} here, not the Haswell (AVX2) kernels the committed "
                       "artifacts were fitted with: the fit may be two borderline rows apart. Run through make "
                       "(`make models`, `make lab`), which sets OPENBLAS_CORETYPE=Haswell, to get them exactly.",
                       stacklevel=2)
@@ -61,7 +61,8 @@ def warn_unless_committed_kernels():
 
 def train_models(models_dir=MODELS_DIR, test_set=TEST_SET):
     """Fits both models, saves them, the 513-row test set and models/metadata.json; returns the metadata."""
-    warn_unless_committed_kernels()
+    kernels = blas_kernels()
+    warn_unless_committed_kernels(kernels)
     X_train, X_test, y_train, y_test = load_split()
     models_dir.mkdir(parents=True, exist_ok=True)
     metadata = {
@@ -75,7 +76,7 @@ def train_models(models_dir=MODELS_DIR, test_set=TEST_SET):
         },
         # liblinear's fit depends on the OpenBLAS kernels (AVX-512 vs AVX2: two rows apart): the
         # Makefile asks for the AVX2 (Haswell) ones on every x86-64 CPU.
-        "blas": blas_kernels(),
+        "blas": kernels,
         "models": {},
     }
     for name, clf in classifiers().items():

@@ -86,10 +86,15 @@ def test_batch_feedback_counts_every_row(client, test_set):
     assert counted_since(before) == CURRENT
 
 
+def _host_and_port(client):
+    address = urlsplit(client.base_url)
+    return address.hostname, address.port
+
+
 def test_connections_are_kept_alive(client, test_set):
     """One connection, many requests: gunicorn's sync worker would close it after each response."""
     X, _ = test_set
-    host, port = urlsplit(client.base_url).hostname, urlsplit(client.base_url).port
+    host, port = _host_and_port(client)
     conn = http.client.HTTPConnection(host, port, timeout=10)
     body = json.dumps({"data": {"ndarray": [list(X[0])]}})
     for i in range(5):
@@ -107,7 +112,7 @@ def test_a_client_that_stops_sending_gets_408_and_holds_up_no_one(client, test_s
     (keepalive_worker.STALLED_CLIENT_SECONDS), counting nothing; the others are served meanwhile
     by the other workers, and by this one once it has given up on the stalled client."""
     X, y = test_set
-    host, port = urlsplit(client.base_url).hostname, urlsplit(client.base_url).port
+    host, port = _host_and_port(client)
     before = outcome_totals()
     whole = json.dumps({"request": {"data": {"ndarray": [list(X[0])]}}, "truth": {"data": {"ndarray": [int(y[0])]}}})
     stalled = socket.create_connection((host, port), timeout=30)
