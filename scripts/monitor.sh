@@ -133,8 +133,10 @@ stop_one() {  # pidfile, word, label
   if alive "$1" "$2"; then
     pid=$(cat "$1")
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 40); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
-    [ -d "/proc/$pid" ] && kill -9 "$pid" 2>/dev/null || true
+    # alive, not /proc/$pid: an exited process stays there as a zombie until its new parent reaps
+    # it, which some init processes (a container's, a CI sandbox's) do only every second or two.
+    for _ in $(seq 1 100); do alive "$1" "$2" || break; sleep 0.1; done
+    alive "$1" "$2" && kill -9 "$pid" 2>/dev/null || true
     say "stopped $3"
   fi
   rm -f "$1"

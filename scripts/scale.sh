@@ -16,9 +16,9 @@ case "${1:-up}" in
     services=(); for i in $(seq 1 "$replicas"); do services+=("r$i"); done
     "${compose[@]}" up -d --no-recreate "${services[@]}" 2>&1 | grep -v "^$" >&2 || true
     for i in $(seq 1 "$replicas"); do
-      for _ in $(seq 1 60); do
+      for _ in $(seq 1 150); do
         curl -fs "http://127.0.0.1:900$i/health/status" >/dev/null 2>&1 && break
-        sleep 0.5
+        sleep 0.2
       done
       curl -fs "http://127.0.0.1:900$i/health/status" >/dev/null \
         || { docker logs --tail 20 "docker-model-r$i" >&2; say "replica $i did not become healthy"; exit 1; }

@@ -22,9 +22,9 @@ except Exception:
 PY
 }
 wait_ready() {
-  for _ in $(seq 1 60); do
+  for _ in $(seq 1 150); do
     healthy && return 0
-    sleep 0.5
+    sleep 0.2
   done
   return 1
 }
