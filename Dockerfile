@@ -53,7 +53,9 @@ COPY --from=build /stdlib-bytecode/ /
 WORKDIR /app
 COPY DockerModel.py feedback_log.py keepalive_worker.py request_guard.py seldon_metrics_patch.py /app/
 COPY models/ /app/models/
-RUN mkdir -p /var/lib/docker-model && chown 8888:8888 /var/lib/docker-model
+# The serving class's own modules' bytecode too (PYTHONDONTWRITEBYTECODE: never written at run time).
+RUN python3 -m compileall -q /app \
+ && mkdir -p /var/lib/docker-model && chown 8888:8888 /var/lib/docker-model
 VOLUME /var/lib/docker-model
 USER 8888:8888
 # REST, gRPC, Prometheus exposition
