@@ -13,7 +13,8 @@ RUN python3 -m venv --without-pip /opt/venv \
       --no-index --find-links /wheels --no-compile --require-hashes -r /wheels/install.txt \
  && rm -rf /opt/venv/lib/python3*/site-packages/pip*
 # Only what the server loads (scripts/prune_venv.py says what goes, and why; no tests, caches or
-# headers either), and bytecode for what it imports.
+# headers either), and bytecode for what it imports, at the level the server runs with.
+ENV PYTHONOPTIMIZE=2
 COPY scripts/prune_venv.py scripts/serving_modules.txt /prune/
 RUN /opt/venv/bin/python /prune/prune_venv.py /opt/venv/lib/python3.11/site-packages /prune/serving_modules.txt
 # A prune that breaks the server fails the build here: every module the server imports must import,
@@ -30,6 +31,10 @@ LABEL org.opencontainers.image.title="docker-model" \
       org.opencontainers.image.version="${MODEL_VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 # SETUPTOOLS_USE_DISTUTILS=stdlib spares every start setuptools' distutils hook (0.4 s).
+# PYTHONOPTIMIZE=2 (python -OO): bytecode without docstrings or asserts, and scipy.stats skips
+# building its distributions' docstrings: a tenth less start-up (3.05 s -> 2.73 s, medians of 8
+# starts) and 9 MB less image. The build's check above imports and serves at this level, and the
+# kit's own code validates input with exceptions, never with assert.
 # SKLEARN_ASSUME_FINITE=1: DockerModel.check_features refuses NaN and infinities before scikit-learn
 # sees the rows, so scikit-learn's own check (about half of a one-row predict) is skipped.
 # 2 workers x 1 thread, chosen with `make bench` on 2 cores: with one thread, each worker answers its
@@ -40,6 +45,7 @@ LABEL org.opencontainers.image.title="docker-model" \
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONOPTIMIZE=2 \
     SETUPTOOLS_USE_DISTUTILS=stdlib \
     SKLEARN_ASSUME_FINITE=1 \
     MODEL_PATH=/app/models/binary-lr.joblib \
