@@ -15,10 +15,10 @@ from feedback_log import ratios
 from kit import REPO_ROOT
 from kit.client import METRICS_URL, outcome_totals, parse_samples
 from kit.replay import counted_since
+from tests import CURRENT
 
 pytestmark = pytest.mark.container
 
-CURRENT = {"tp": 303, "fp": 15, "tn": 172, "fn": 23}
 CORPUS = json.loads((Path(__file__).parent / "bad_requests.json").read_text())["requests"]
 
 

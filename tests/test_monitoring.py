@@ -17,14 +17,13 @@ from kit.client import ModelClient
 from kit.monitoring import Prometheus, ensure_prometheus, stop_prometheus, wait_for_targets
 from kit.replay import replay_one_by_one
 from kit.training import load_test_set
+from tests import CURRENT
 
 MONITORING = REPO_ROOT / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "docker-model.json"
 RECORDED = ["model:accuracy:ratio", "model:precision:ratio", "model:recall:ratio", "model:f1:ratio"]
 ALERTS = {"ModelAccuracyLow", "ModelFeedbackStopped", "ModelTargetDown", "ModelPredictionErrors",
           "ModelPredictionSlow"}
-# The 513 test rows scored by the served LogisticRegression (scikit-learn 1.5.2: docs/SPEC).
-REPLAY_DELTA = {"tp": 303, "fp": 15, "tn": 172, "fn": 23}
 
 
 def tool(name):
@@ -150,8 +149,8 @@ def test_rules_are_loaded_and_evaluate_without_error(prometheus):
 
 @pytest.mark.container
 def test_replay_adds_the_exact_confusion_matrix(replay):
-    delta = {o: replay["after"][o] - replay["before"][o] for o in REPLAY_DELTA}
-    assert delta == REPLAY_DELTA
+    delta = {o: replay["after"][o] - replay["before"][o] for o in CURRENT}
+    assert delta == CURRENT
 
 
 @pytest.mark.container

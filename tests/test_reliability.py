@@ -16,12 +16,12 @@ from feedback_log import OUTCOMES, outcome_of
 from kit import REPO_ROOT
 from kit.client import ModelClient, ModelError, feedback_payload, outcome_totals, parse_samples
 from kit.replay import replay_concurrently, totals_across
+from tests import CURRENT
 from tests.containers import docker, engine_available, model_container, wait_healthy
 
 pytestmark = [pytest.mark.container,
               pytest.mark.skipif(not engine_available(), reason="needs a Docker engine")]
 
-CURRENT = {"tp": 303, "fp": 15, "tn": 172, "fn": 23}
 SCALE = REPO_ROOT / "scripts" / "scale.sh"
 
 
