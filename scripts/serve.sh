@@ -48,14 +48,14 @@ start_container() {
 
 start_local() {
   say "no Docker engine answers: serving the same class from venvs/serving instead"
-  [ -x venvs/serving/bin/seldon-core-microservice ] || { say "no venvs/serving: run 'make setup' first"; exit 1; }
+  [ -x venvs/serving/bin/python ] || { say "no venvs/serving: run 'make setup' first"; exit 1; }
   if healthy; then say "a server already answers on :9000"; return; fi
   mkdir -p build
   # A session of its own, so that stop can end the whole process group (gRPC and metrics children too).
   # The same settings as the image's (Dockerfile).
   FEEDBACK_DB=${FEEDBACK_DB:-build/feedback.sqlite} GUNICORN_WORKERS="$workers" \
     GUNICORN_THREADS=1 SETUPTOOLS_USE_DISTUTILS=stdlib SKLEARN_ASSUME_FINITE=1 \
-    setsid nohup venvs/serving/bin/seldon-core-microservice DockerModel --service-type MODEL \
+    setsid nohup venvs/serving/bin/python start_server.py DockerModel --service-type MODEL \
     >build/local-server.log 2>&1 &
   echo $! > "$local_pid"
   wait_ready || { tail -n 30 build/local-server.log >&2; say "the local server did not start (log above)"; exit 1; }
