@@ -21,17 +21,22 @@ def serving_python(*args, cwd=REPO_ROOT, env=None, timeout=120):
                           timeout=timeout, env={**SERVER_ENV, **(env or {})})
 
 
+def printed_json(code):
+    """What `code`, run in venvs/serving, prints last, as JSON."""
+    done = serving_python("-c", code)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def test_the_model_side_is_all_that_loading_the_artifacts_imports():
     # Whatever unpickling imports beyond the second thread's modules would be imported later, in
     # one thread: models/metadata.json must name the estimators' modules.
-    done = serving_python("-c",
+    assert printed_json(
         "import importlib, json, sys, joblib, start_server\n"
         "for name in start_server.model_side(): importlib.import_module(name)\n"
         "before = set(sys.modules)\n"
         "for artifact in ('models/binary-lr.joblib', 'models/binary-percept.joblib'): joblib.load(artifact)\n"
-        "print(json.dumps(sorted(set(sys.modules) - before)))\n")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1]) == []
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n") == []
 
 
 def test_the_two_threads_share_no_module_left_to_import(tmp_path):
@@ -40,15 +45,13 @@ def test_the_two_threads_share_no_module_left_to_import(tmp_path):
     assert done.returncode == 0, done.stderr
     names = shared.read_text().split()
     assert "numpy" in names and "asyncio" in names and "seldon_core" not in names and "sklearn" not in names
-    done = serving_python("-c",
+    assert printed_json(
         "import json, sys, start_server\n"
         f"shared = open({str(shared)!r}).read().split()\n"
         "for name in shared: __import__(name)\n"
         "seldon = set(start_server.modules_imported_by(start_server.SELDON_SIDE))\n"
         "model = set(start_server.modules_imported_by(start_server.model_side()))\n"
-        "print(json.dumps(sorted((seldon & model) - set(sys.modules))))\n")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1]) == []
+        "print(json.dumps(sorted((seldon & model) - set(sys.modules))))\n") == []
 
 
 def test_both_sides_are_imported_and_a_failure_in_the_second_thread_reaches_the_first():
