@@ -31,6 +31,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 METADATA = os.path.join(HERE, "models", "metadata.json")
 SHARED_IMPORTS = os.path.join(HERE, "shared_imports.txt")
 SELDON_SIDE = ["seldon_core.microservice"]
+# Names in sys.modules that are not modules to import: the running script, and multiprocessing's alias of it.
+NOT_IMPORTABLE = {"__main__", "__mp_main__"}
 ONE_THREAD = "START_SERVER_ONE_THREAD"
 IMPORT_TIMEOUT = "START_SERVER_IMPORT_TIMEOUT"
 
@@ -51,7 +53,7 @@ def modules_imported_by(names):
 
 def write_shared_imports(path=SHARED_IMPORTS):
     seldon = set(modules_imported_by(SELDON_SIDE))
-    shared = [m for m in modules_imported_by(model_side()) if m in seldon and not m.startswith("__")]
+    shared = [m for m in modules_imported_by(model_side()) if m in seldon and m not in NOT_IMPORTABLE]
     with open(path, "w") as f:
         f.write("\n".join(shared) + "\n")
     print(f"start_server: {len(shared)} modules both sides import -> {path}")

@@ -11,11 +11,11 @@ Servers (one at a time, each stopped before the next starts; host processes on l
   mlserver-pw0   the same, parallel_workers=0 (inference in the server process)
   floor          bench/floor_app.py: json + predict on gunicorn, 2 sync workers
 
-Measured for each: cold start (start to first good prediction, median of 5 starts), one-row predictions (wrk: req/s,
-p50, p99), batches of 100 and 10,000 rows (rows/s), the 513-row feedback replay (one call per row,
-then one call for all rows; n/a without a feedback endpoint), resident memory under load (RSS and
-PSS summed over the process tree), image size. Writes bench/results.json and bench/results.png.
-Everything started here is stopped in a finally block, whatever happens.
+Measured for each: cold start (start to first good prediction, median of 5 starts), one-row
+predictions (wrk: req/s, p50, p99), batches of 100 and 10,000 rows (rows/s), the 513-row feedback
+replay (one call per row, then one call for all rows; n/a without a feedback endpoint), resident
+memory under load (RSS and PSS summed over the process tree), image size. Writes bench/results.json
+and bench/results.png. Everything started here is stopped in a finally block, whatever happens.
 """
 import argparse
 import http.client
