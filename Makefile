@@ -66,8 +66,8 @@ test-unit: setup ## Only the tests that need no server
 article-image: ## Build docker-model:article: the article's Dockerfile, class and pins (Python 3.9, seldon-core 1.14.1)
 	@bash bench/build_article_image.sh
 
-bench: setup image article-image ## Benchmark against the article, MLServer 1.7.1 and a bare WSGI floor (bench/results.*)
-	@bash bench/setup_mlserver.sh
+bench: ## Benchmark against the article, MLServer 1.7.1 and a bare WSGI floor (bench/results.*)
+	@bash bench/prepare.sh
 	@$(NB_PYTHON) bench/run.py
 
 lab: setup ## Open JupyterLab on the notebooks
