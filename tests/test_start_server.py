@@ -94,3 +94,20 @@ def test_a_hung_start_in_two_threads_starts_again_in_one(tmp_path):
     assert "importing in two threads had not finished after 3 s; starting again" in done.stderr
     assert done.returncode == 0, done.stderr
     assert "usage: seldon-core-microservice" in done.stdout
+
+
+def test_pkg_resources_is_loaded_only_when_one_of_its_names_is_used():
+    # gunicorn.util imports it at the top; nothing the server imports may use it then (here the
+    # server is started with --help: seldon-core imported, its arguments parsed). A name looked up
+    # through gunicorn's reference loads the real module, which takes the stand-in's place.
+    assert printed_json(
+        "import atexit, json, sys, start_server\n"
+        "def report():\n"
+        "    import gunicorn.util\n"
+        "    before = type(sys.modules['pkg_resources']).__name__, [m for m in sys.modules if m.startswith('pkg_resources')]\n"
+        "    version = gunicorn.util.pkg_resources.get_distribution('gunicorn').version\n"
+        "    after = sys.modules['pkg_resources']\n"
+        "    print(json.dumps([before, version, type(after).__name__, after.__file__.endswith('pkg_resources/__init__.py')]))\n"
+        "atexit.register(report)\n"
+        "start_server.main(['--help'])\n") \
+        == [["DeferredModule", ["pkg_resources"]], "20.1.0", "module", True]
