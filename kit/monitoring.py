@@ -15,6 +15,13 @@ from kit import REPO_ROOT
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090")
 MONITOR = REPO_ROOT / "scripts" / "monitor.sh"
 OUTCOMES = ("tp", "fp", "tn", "fn")
+# Prometheus's --query.lookback-delta (scripts/monitor.sh): a series without a sample for that long
+# is no longer in query results.
+LOOKBACK_SECONDS = 30
+
+
+class MoreRowsThanExported(RuntimeError):
+    """Prometheus counts more feedback rows than the servers export."""
 
 
 class Prometheus:
@@ -101,17 +108,15 @@ class Prometheus:
     def wait_for_rows(self, total, timeout=30, instance=None):
         """Waits until the feedback total Prometheus sees (model:feedback_rows:sum, or one server's)
         equals `total`, the sum read from the servers' own expositions: then Prometheus has scraped
-        every row they exported."""
+        every row they exported. Raises MoreRowsThanExported as soon as it sees more."""
         expr = ("model:feedback_rows:sum" if instance is None else
                 f'sum(feedback_outcomes_total{{job="model",instance="{instance}"}})')
-        try:
-            return self.wait_for(expr, lambda v: v is not None and int(v) >= total, timeout)
-        finally:
-            seen = self.value(expr)
-            if seen is not None and int(seen) > total:
-                raise RuntimeError(f"Prometheus counts {int(seen) - total} feedback rows more than expected "
-                                   f"({expr}): another client is sending feedback to the same server(s). "
-                                   "Run this again when it is idle.")
+        seen = int(self.wait_for(expr, lambda v: v is not None and int(v) >= total, timeout))
+        if seen > total:
+            raise MoreRowsThanExported(
+                f"Prometheus counts {seen - total} feedback rows more than expected ({expr}): "
+                "another client is sending feedback to the same server(s). Run this again when it is idle.")
+        return seen
 
     def exported_rows(self, instance=None):
         """Feedback rows in the expositions of every model target that is up (or of one), read
@@ -121,16 +126,23 @@ class Prometheus:
         return sum(sum(outcome_totals(t["scrapeUrl"]).values()) for t in self.targets()
                    if t["health"] == "up" and instance in (None, t["labels"]["instance"]))
 
-    def caught_up(self, timeout=30, instance=None):
+    def caught_up(self, timeout=LOOKBACK_SECONDS + 15, instance=None):
         """Waits until Prometheus has scraped every feedback row the servers (or one) export;
-        returns that total. Times out while other clients keep sending feedback."""
+        returns that total.
+
+        Prometheus may also count more, for a while: each server start exports series of its own,
+        and those of a server that went away just before Prometheus stopped (as at the end of
+        `make run-notebooks`) got no staleness marker, so after a restart they count until they
+        are older than the lookback (LOOKBACK_SECONDS). Raises, after `timeout`, while other
+        clients keep sending feedback."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 return int(self.wait_for_rows(self.exported_rows(instance), timeout=3, instance=instance))
-            except TimeoutError:
+            except (TimeoutError, MoreRowsThanExported):
                 if time.monotonic() > deadline:
                     raise
+                time.sleep(1)
 
     def frame(self, exprs, start, end, step=2):
         """A pandas DataFrame of range queries, one column per {name: expr} (one series each),

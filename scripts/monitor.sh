@@ -103,7 +103,7 @@ start() {
     if port_taken "$port"; then
       say "127.0.0.1:$port is taken by another process (a system Prometheus? see 'ss -ltnp')"; exit 1
     fi
-    # lookback 30 s (default 5 min): with a 2 s scrape interval that is 15 missed scrapes, and the
+    # lookback 30 s (default 5 min; kit/monitoring.py LOOKBACK_SECONDS): with a 2 s scrape interval that is 15 missed scrapes, and the
     # series of a server that went away while Prometheus was stopped (no staleness marker then)
     # stop counting in the sums 30 s after a restart instead of 5 min.
     nohup prometheus --config.file=monitoring/prometheus.yml \

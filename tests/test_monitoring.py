@@ -14,7 +14,7 @@ import yaml
 
 from kit import REPO_ROOT
 from kit.client import ModelClient
-from kit.monitoring import Prometheus, ensure_prometheus, stop_prometheus, wait_for_targets
+from kit.monitoring import MoreRowsThanExported, Prometheus, ensure_prometheus, stop_prometheus, wait_for_targets
 from kit.replay import replay_one_by_one
 from kit.training import load_test_set
 from tests import CURRENT
@@ -104,6 +104,35 @@ def test_grafana_provisioning_is_well_formed():
     assert mounts["./grafana/dashboards"] == provider["options"]["path"]
     assert (MONITORING / "grafana" / "dashboards" / "docker-model.json").exists()
     assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+
+
+class PrometheusWithLeftoverSeries(Prometheus):
+    """A Prometheus (no server behind it) that counts `extra` rows more than the servers export
+    for its first `queries` queries, as it does after a restart while the series of a server that
+    went away unmarked are within the lookback."""
+
+    def __init__(self, exported, extra, queries):
+        super().__init__(url="http://127.0.0.1:9")
+        self.exported, self.extra, self.queries_with_extra, self.queries = exported, extra, queries, 0
+
+    def exported_rows(self, instance=None):
+        return self.exported
+
+    def value(self, expr, at=None):
+        self.queries += 1
+        return float(self.exported + (self.extra if self.queries <= self.queries_with_extra else 0))
+
+
+def test_caught_up_waits_for_the_series_of_a_server_gone_unmarked_to_leave_the_lookback():
+    prom = PrometheusWithLeftoverSeries(exported=1539, extra=9428, queries=3)
+    assert prom.caught_up(timeout=20) == 1539
+    assert prom.queries == 4
+
+
+def test_caught_up_says_so_when_more_rows_keep_coming_than_the_servers_export():
+    prom = PrometheusWithLeftoverSeries(exported=1539, extra=513, queries=10 ** 6)
+    with pytest.raises(MoreRowsThanExported, match="513 feedback rows more than expected"):
+        prom.caught_up(timeout=2)
 
 
 # --- against the served model and a running Prometheus -----------------------------------------
