@@ -76,13 +76,16 @@ class DeferredModule(types.ModuleType):
         super().__init__(spec.name)
         self.__spec__ = spec
         self.__loaded = None
+        self.__lock = threading.Lock()
 
     def __getattr__(self, attr):  # called only for names the stand-in lacks
         if attr.startswith("_DeferredModule__"):
             raise AttributeError(attr)
-        if self.__loaded is None:
-            del sys.modules[self.__name__]
-            self.__loaded = importlib.import_module(self.__name__)
+        with self.__lock:
+            if self.__loaded is None:
+                if sys.modules.get(self.__name__) is self:
+                    del sys.modules[self.__name__]
+                self.__loaded = importlib.import_module(self.__name__)
         return getattr(self.__loaded, attr)
 
 
