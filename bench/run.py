@@ -694,9 +694,7 @@ def plot(results, path):
 def ensure_tools(names):
     if not shutil.which("wrk"):
         say("installing wrk (apt-get)")
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(["bash", str(ROOT / "scripts" / "apt_install.sh"), "wrk"], check=True)
     if any(n.startswith("mlserver") for n in names):
         subprocess.run(["bash", str(BENCH / "setup_mlserver.sh")], check=True)
     for image, needed in ((ARTICLE_IMAGE, "article" in names), (KIT_IMAGE, "kit" in names)):

@@ -28,7 +28,7 @@ done
 rm -rf build/downloads
 if ! command -v strip >/dev/null; then
   say "installing binutils (apt-get), for strip"
-  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils >/dev/null \
+  bash "$(dirname "$0")/apt_install.sh" binutils \
     || { say "could not install binutils: install it (it provides strip)"; exit 1; }
 fi
 python3 scripts/strip_wheels.py "$wheels"

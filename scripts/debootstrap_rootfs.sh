@@ -8,7 +8,7 @@ say() { echo "[debootstrap] $*" >&2; }
 
 if ! command -v debootstrap >/dev/null; then
   say "installing debootstrap (apt-get)"
-  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
+  bash "$(dirname "$0")/apt_install.sh" debootstrap \
     || { say "could not install debootstrap: install it, or make an official Python image available"; exit 1; }
 fi
 # The mirror apt is configured with (deb822 sources or the classic list).
