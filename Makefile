@@ -20,42 +20,42 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 setup: ## Create the notebook and serving environments (venvs/), idempotent
-	@bash scripts/setup_envs.sh
+	@bash scripts/environments/setup.sh
 
 models: setup ## Train both models into models/ (deterministic) and save the test set
 	@$(NB_PYTHON) -m kit.training
 
 image: ## Build the serving image docker-model:1.0.0 (offline base and wheelhouse if needed)
-	@bash scripts/build_image.sh
+	@bash image/build.sh
 
 serve: ## Start the model on :9000 (REST), :5000 (gRPC), :6000 (metrics); Docker, else the serving venv
-	@bash scripts/serve.sh start
+	@bash scripts/serve/serve.sh start
 
 stop: ## Stop the model server and Prometheus
-	@bash scripts/serve.sh stop
-	@bash scripts/monitor.sh stop
+	@bash scripts/serve/serve.sh stop
+	@bash monitoring/monitor.sh stop
 
 monitor: ## Start Prometheus (:9090) with the kit's rules and alerts; installs Debian's prometheus if missing
-	@bash scripts/monitor.sh start
+	@bash monitoring/monitor.sh start
 
 monitor-stop: ## Stop Prometheus and the probe exporter
-	@bash scripts/monitor.sh stop
+	@bash monitoring/monitor.sh stop
 
 REPLICAS ?= 3
 WORKERS  ?= 2
 scale: image ## Start REPLICAS (1-3) replicas x WORKERS workers: REST 900i, metrics 600i (deploy/compose.scale.yml)
-	@bash scripts/scale.sh up $(REPLICAS) $(WORKERS)
-	@bash scripts/monitor.sh refresh
+	@bash scripts/serve/scale.sh up $(REPLICAS) $(WORKERS)
+	@bash monitoring/monitor.sh refresh
 
 scale-down: ## Stop the scaled-out replicas (their feedback volumes are kept)
-	@bash scripts/scale.sh down
-	@bash scripts/monitor.sh refresh
+	@bash scripts/serve/scale.sh down
+	@bash monitoring/monitor.sh refresh
 
 run-notebooks: setup ## Run every notebook headlessly (papermill) into build/executed/
-	@bash scripts/run_notebooks.sh
+	@bash scripts/notebooks/run.sh
 
 test: setup ## Unit and contract tests, and nbval over every notebook, against a running container
-	@bash scripts/run_tests.sh
+	@bash tests/run.sh
 
 test-reliability: setup image ## Long load and fault runs: 10x replay on 3x2, kill -9, SIGTERM, hung model
 	@venvs/notebooks/bin/python -m pytest -p no:cacheprovider -q -s tests/test_reliability.py
@@ -74,7 +74,7 @@ lab: setup ## Open JupyterLab on the notebooks
 	@venvs/notebooks/bin/jupyter lab notebooks/
 
 refresh-notebooks: ## Copy the executed notebooks (build/executed) back into notebooks/, outputs kept
-	@$(NB_PYTHON) scripts/clean_notebooks.py build/executed notebooks
+	@$(NB_PYTHON) scripts/notebooks/clean.py build/executed notebooks
 
 reset-feedback: stop ## Delete the served model's feedback log (the docker-model-feedback volume)
 	@docker volume rm -f docker-model-feedback >/dev/null 2>&1 || true; rm -f build/feedback.sqlite*

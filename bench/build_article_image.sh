@@ -49,7 +49,7 @@ resolver_whl=$(ls "$tools"/pip-24.3.1-*.whl)
 if ! docker image inspect "$base" >/dev/null 2>&1; then
   rootfs=$(mktemp -d /tmp/bullseye-rootfs.XXXXXX)
   trap 'rm -rf "$rootfs"' EXIT
-  bash scripts/debootstrap_rootfs.sh bullseye "$rootfs"
+  bash image/debootstrap_rootfs.sh bullseye "$rootfs"
   # pip, setuptools and wheel in /usr/local, where python:3.9-slim has them (`pip` on PATH).
   mkdir -p "$rootfs/tmp/tools"
   cp "$tools"/pip-23.0.1-*.whl "$tools"/setuptools-58.1.0-*.whl "$tools"/wheel-0.41.2-*.whl "$rootfs/tmp/tools/"

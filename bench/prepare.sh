@@ -13,7 +13,7 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} (apt-get)"
-  bash scripts/apt_install.sh "${missing[@]}" \
+  bash scripts/environments/apt_install.sh "${missing[@]}" \
     || { say "could not install ${missing[*]}: install them, then run make bench again"; exit 1; }
 fi
 

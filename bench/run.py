@@ -694,7 +694,7 @@ def plot(results, path):
 def ensure_tools(names):
     if not shutil.which("wrk"):
         say("installing wrk (apt-get)")
-        subprocess.run(["bash", str(ROOT / "scripts" / "apt_install.sh"), "wrk"], check=True)
+        subprocess.run(["bash", str(ROOT / "scripts" / "environments" / "apt_install.sh"), "wrk"], check=True)
     if any(n.startswith("mlserver") for n in names):
         subprocess.run(["bash", str(BENCH / "setup_mlserver.sh")], check=True)
     for image, needed in ((ARTICLE_IMAGE, "article" in names), (KIT_IMAGE, "kit" in names)):

@@ -1,7 +1,6 @@
 """What the notebooks share: training, the HTTP client, feedback replay and server control.
 
-The serving code itself lives at the top of the repository (DockerModel.py, feedback_log.py,
-request_guard.py), because that is what goes into the image.
+The serving code itself, what goes into the image, is DockerModel.py and the serving/ package.
 """
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Prometheus for the notebooks and tests: start it (scripts/monitor.sh), query it, wait on its rules.
+"""Prometheus for the notebooks and tests: start it (monitoring/monitor.sh), query it, wait on its rules.
 
 Prometheus scrapes the model's exposition (port 6000, replicas 6001..6009) every 2 s and evaluates
 monitoring/rules/*.yml: recording rules model:accuracy:ratio, model:precision:ratio, ... and the
@@ -13,9 +13,9 @@ import requests
 from kit import REPO_ROOT
 
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090")
-MONITOR = REPO_ROOT / "scripts" / "monitor.sh"
+MONITOR = REPO_ROOT / "monitoring" / "monitor.sh"
 OUTCOMES = ("tp", "fp", "tn", "fn")
-# Prometheus's --query.lookback-delta (scripts/monitor.sh): a series without a sample for that long
+# Prometheus's --query.lookback-delta (monitoring/monitor.sh): a series without a sample for that long
 # is no longer in query results.
 LOOKBACK_SECONDS = 30
 
@@ -174,7 +174,7 @@ class Prometheus:
 
 
 def ensure_prometheus(prometheus=None):
-    """Starts Prometheus (and the probe exporter) through scripts/monitor.sh unless it answers."""
+    """Starts Prometheus (and the probe exporter) through monitoring/monitor.sh unless it answers."""
     prometheus = prometheus or Prometheus()
     if prometheus.is_ready():
         return f"Prometheus already answers on {prometheus.url}"

@@ -3,7 +3,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 from tqdm import tqdm
 
-from feedback_log import OUTCOMES, ratios
+from serving.feedback_log import OUTCOMES, ratios
 from kit.client import outcome_totals
 
 # What the article printed after its replay.

@@ -5,7 +5,7 @@ import subprocess
 from kit import REPO_ROOT
 from kit.client import ModelClient
 
-SERVE = REPO_ROOT / "scripts" / "serve.sh"
+SERVE = REPO_ROOT / "scripts" / "serve" / "serve.sh"
 
 
 def engine_available():
@@ -16,7 +16,7 @@ def engine_available():
 
 
 def ensure_serving(client=None):
-    """Starts the server (scripts/serve.sh: Docker, or the serving venv) unless one answers already."""
+    """Starts the server (scripts/serve/serve.sh: Docker, or the serving venv) unless one answers already."""
     client = client or ModelClient()
     if client.is_up():
         return "a model server already answers on :9000"
@@ -37,7 +37,7 @@ def container_running(name):
     return bool(ids.strip())
 
 
-_DUMP_LOG = ("import json, os, sys; sys.path.insert(0, '/app'); from feedback_log import FeedbackLog; "
+_DUMP_LOG = ("import json, os, sys; sys.path.insert(0, '/app'); from serving.feedback_log import FeedbackLog; "
              "print(json.dumps(FeedbackLog(os.environ['FEEDBACK_DB']).rows()))")
 
 
@@ -50,14 +50,14 @@ def feedback_log_rows(container="docker-model"):
         out = subprocess.run(["docker", "exec", container, "python3", "-c", _DUMP_LOG],
                              capture_output=True, text=True, check=True).stdout
         return json.loads(out)
-    from feedback_log import FeedbackLog
+    from serving.feedback_log import FeedbackLog
 
     return FeedbackLog(str(REPO_ROOT / "build" / "feedback.sqlite")).rows()
 
 
 def scale(replicas=3, workers=2):
-    """Starts the replicas of deploy/compose.scale.yml (scripts/scale.sh); returns their REST and metrics URLs."""
-    done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "scale.sh"), "up", str(replicas), str(workers)],
+    """Starts the replicas of deploy/compose.scale.yml (scripts/serve/scale.sh); returns their REST and metrics URLs."""
+    done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "serve" / "scale.sh"), "up", str(replicas), str(workers)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"could not start the replicas:\n{done.stderr}")
@@ -66,4 +66,4 @@ def scale(replicas=3, workers=2):
 
 
 def scale_down():
-    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "scale.sh"), "down"], check=True, capture_output=True)
+    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "serve" / "scale.sh"), "down"], check=True, capture_output=True)

@@ -12,7 +12,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_info
 
-from DockerModel import sha256_of
+from serving.artifacts import sha256_of
 from kit import MODELS_DIR, TEST_SET
 
 SPLIT = {"test_size": 0.9, "random_state": 0}

@@ -1,5 +1,6 @@
 """Throwaway containers of the model image for the fault tests: own name, ports and volume."""
 import contextlib
+import os
 import subprocess
 import time
 
@@ -40,6 +41,7 @@ def model_container(name, rest_port, metrics_port, *run_args, workers=2):
     docker("rm", "-f", name, check=False)
     docker("volume", "rm", "-f", volume, check=False)
     docker("run", "-d", "--init", "--name", name, "-e", f"GUNICORN_WORKERS={workers}",
+           "-e", f"SERVING_TUNING={os.environ.get('SERVING_TUNING', 'on')}",
            "-p", f"127.0.0.1:{rest_port}:9000", "-p", f"127.0.0.1:{metrics_port}:6000",
            "-v", f"{volume}:/var/lib/docker-model", "--read-only", "--tmpfs", "/tmp",
            "--cap-drop", "ALL", "--security-opt", "no-new-privileges", *run_args, IMAGE)

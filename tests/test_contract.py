@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from feedback_log import ratios
+from serving.feedback_log import ratios
 from kit import REPO_ROOT
 from kit.client import METRICS_URL, outcome_totals, parse_samples
 from kit.replay import counted_since

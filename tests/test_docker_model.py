@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from DockerModel import BadInput, DockerModel, ModelMismatch, check_features, check_truth
-from feedback_log import FeedbackLog, ratios
+from DockerModel import DockerModel
+from serving.artifacts import ModelMismatch
+from serving.validation import BadInput, check_features, check_truth
+from serving.feedback_log import FeedbackLog, ratios
 from kit import MODELS_DIR
 from tests import CURRENT
 

@@ -2,7 +2,7 @@
 dashboard and provisioning, and, against a served model, the rules' values after a real replay.
 
 The tests marked `container` need the model on :9000/:6000 (make serve); they start Prometheus
-through scripts/monitor.sh (and stop it again if they started it).
+through monitoring/monitor.sh (and stop it again if they started it).
 """
 import json
 import shutil
@@ -29,7 +29,7 @@ ALERTS = {"ModelAccuracyLow", "ModelFeedbackStopped", "ModelTargetDown", "ModelP
 def tool(name):
     """Path of a Prometheus tool; installs Debian's packages through the project's script if needed."""
     if shutil.which(name) is None:
-        subprocess.run(["bash", str(REPO_ROOT / "scripts" / "monitor.sh"), "install"], check=True)
+        subprocess.run(["bash", str(REPO_ROOT / "monitoring" / "monitor.sh"), "install"], check=True)
     return shutil.which(name)
 
 

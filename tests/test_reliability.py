@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from DockerModel import DockerModel
-from feedback_log import OUTCOMES, outcome_of
+from serving.feedback_log import OUTCOMES, outcome_of
 from kit import REPO_ROOT
 from kit.client import ModelClient, ModelError, feedback_payload, outcome_totals, parse_samples
 from kit.replay import replay_concurrently, totals_across
@@ -22,7 +22,7 @@ from tests.containers import docker, engine_available, model_container, wait_hea
 pytestmark = [pytest.mark.container,
               pytest.mark.skipif(not engine_available(), reason="needs a Docker engine")]
 
-SCALE = REPO_ROOT / "scripts" / "scale.sh"
+SCALE = REPO_ROOT / "scripts" / "serve" / "scale.sh"
 
 
 def expected_outcomes(rows_labels, model_predictions):

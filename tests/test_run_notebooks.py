@@ -1,4 +1,4 @@
-"""scripts/run_notebooks.py (make run-notebooks): the notebooks run in order from one papermill
+"""scripts/notebooks/run.py (make run-notebooks): the notebooks run in order from one papermill
 process, each in a kernel of its own, and the first that fails stops the run with its error."""
 import json
 import subprocess
@@ -27,7 +27,7 @@ def test_notebooks_run_in_order_each_in_its_own_kernel_until_one_fails(tmp_path)
     after = notebook(tmp_path / "d.ipynb", "print('d ran')")
     out = tmp_path / "executed"
 
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "run_notebooks.py"), str(out),
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "notebooks" / "run.py"), str(out),
                            *map(str, (first, second, failing, after))],
                           capture_output=True, text=True, timeout=300)
 

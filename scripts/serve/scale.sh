@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Starts REPLICAS (1-3) replicas of the model with WORKERS gunicorn workers each, from
+# deploy/compose.scale.yml, and waits until each answers; or stops them.
+#   scripts/serve/scale.sh up [REPLICAS] [WORKERS] | down | reset
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export IMAGE=${IMAGE:-docker-model:$(cat VERSION)}
+compose=(docker-compose -p docker-model-scale -f deploy/compose.scale.yml)
+say() { echo "[scale] $*" >&2; }
+
+case "${1:-up}" in
+  up)
+    replicas=${2:-3}; export WORKERS=${3:-2}
+    [[ "$replicas" =~ ^[1-3]$ ]] || { say "REPLICAS must be 1, 2 or 3 (deploy/compose.scale.yml defines three)"; exit 2; }
+    docker image inspect "$IMAGE" >/dev/null 2>&1 || { say "no image $IMAGE: run 'make image' first"; exit 1; }
+    services=(); for i in $(seq 1 "$replicas"); do services+=("r$i"); done
+    "${compose[@]}" up -d --no-recreate "${services[@]}" 2>&1 | grep -v "^$" >&2 || true
+    for i in $(seq 1 "$replicas"); do
+      for _ in $(seq 1 150); do
+        curl -fs "http://127.0.0.1:900$i/health/status" >/dev/null 2>&1 && break
+        sleep 0.2
+      done
+      curl -fs "http://127.0.0.1:900$i/health/status" >/dev/null \
+        || { docker logs --tail 20 "docker-model-r$i" >&2; say "replica $i did not become healthy"; exit 1; }
+      say "replica $i: REST http://localhost:900$i, metrics http://localhost:600$i/metrics ($WORKERS workers)"
+    done
+    ;;
+  down) "${compose[@]}" down 2>&1 | grep -v "^$" >&2 || true ;;
+  reset) "${compose[@]}" down -v 2>&1 | grep -v "^$" >&2 || true ;;
+  *) echo "usage: $0 up [REPLICAS] [WORKERS] | down | reset" >&2; exit 2 ;;
+esac

@@ -1,0 +1,10 @@
+"""Everything the served model needs beyond the article's class (DockerModel.py):
+
+    validation.py     what a valid request holds; BadInput, answered 400 with what is wrong
+    artifacts.py      the model artifact, loaded only if it matches models/metadata.json
+    feedback_log.py   the durable feedback log (SQLite, WAL) and the confusion counts from it
+    metrics.py        what DockerModel.metrics() reports, exact over every worker
+    request_guard.py  malformed REST requests refused with a 4xx before seldon-core parses them
+    __main__.py       the server's start: `python3 -m serving DockerModel --service-type MODEL`
+    tuning/           every adjustment of other libraries, for speed: SERVING_TUNING=on|off|steps
+"""

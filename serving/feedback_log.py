@@ -1,0 +1,196 @@
+"""The durable feedback log, and the confusion-matrix counts derived from it.
+
+One SQLite file (WAL mode) per server: every worker process appends to it, and a feedback row is
+committed before the call is answered, so a killed worker or container loses nothing that was
+acknowledged. The `totals` table holds the running confusion matrix of everything in the log;
+`exported` records which part of it each process has already handed to Prometheus, so that the
+per-process counters add up to the totals exactly once.
+"""
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+
+OUTCOMES = ("tp", "fp", "tn", "fn")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id            INTEGER PRIMARY KEY,
+    received_at   REAL    NOT NULL,
+    model_version TEXT    NOT NULL,
+    features      TEXT    NOT NULL,
+    prediction    INTEGER NOT NULL,
+    truth         INTEGER NOT NULL,
+    outcome       TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS totals (outcome TEXT PRIMARY KEY, n INTEGER NOT NULL);
+INSERT OR IGNORE INTO totals VALUES ('tp', 0), ('fp', 0), ('tn', 0), ('fn', 0);
+CREATE TABLE IF NOT EXISTS exported (
+    exporter INTEGER NOT NULL,
+    outcome  TEXT    NOT NULL,
+    n        INTEGER NOT NULL,
+    PRIMARY KEY (exporter, outcome)
+);
+"""
+
+
+def outcome_of(prediction, truth):
+    """'tp', 'fp', 'tn' or 'fn' for one binary prediction against its true label."""
+    if truth == 1:
+        return "tp" if prediction == 1 else "fn"
+    return "fp" if prediction == 1 else "tn"
+
+
+class Score:
+    """Confusion-matrix counts of a binary classifier, as the article's class kept them."""
+
+    def __init__(self, tp=0, fp=0, tn=0, fn=0):
+        self.TP, self.FP, self.TN, self.FN = tp, fp, tn, fn
+
+    def __repr__(self):
+        return f"Score(TP={self.TP}, FP={self.FP}, TN={self.TN}, FN={self.FN})"
+
+
+def ratios(counts):
+    """Accuracy, precision, recall and F1 from confusion counts; 0.0 where a ratio is undefined."""
+    tp, fp, tn, fn = (counts[o] for o in OUTCOMES)
+    total = tp + fp + tn + fn
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "accuracy": (tp + tn) / total if total else 0.0,
+        "precision": precision,
+        "recall": recall,
+        "f1_score": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+    }
+
+
+class FeedbackLog:
+    """Append-only feedback rows plus running totals, shared by all processes of one server."""
+
+    def __init__(self, path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._pid = None
+        self._conn = None
+        self._writer_lock = None
+        with self._locked(write=True) as conn:
+            conn.executescript(_SCHEMA)
+
+    def _connect(self):
+        if self.path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        # One connection per process, shared by its threads (seldon's gRPC server calls the
+        # model from a thread other than the one that built it); the lock serialises them.
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL: a commit survives the process or container being killed; only an operating
+        # system crash can lose the last transactions.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @contextlib.contextmanager
+    def _locked(self, write=False):
+        """The connection, for this thread alone; with write=True, for this process alone too.
+
+        Writers of other processes queue on a lock file: SQLite's own wait for a busy database
+        sleeps 1 ms or more between attempts, so with two workers writing, a feedback call could
+        spend more time asleep than working. The kernel hands a lock file over at once."""
+        with self._lock:
+            if self._pid != os.getpid():  # a forked worker must not reuse its parent's handles
+                self._conn = self._connect()
+                if self.path != ":memory:":
+                    self._writer_lock = open(self.path + ".lock", "a")
+                self._pid = os.getpid()
+            if write and self._writer_lock is not None:
+                fcntl.flock(self._writer_lock, fcntl.LOCK_EX)
+                try:
+                    yield self._conn
+                finally:
+                    fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
+            else:
+                yield self._conn
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """A write transaction: committed if the block completes, rolled back otherwise."""
+        with self._locked(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def append(self, features, predictions, truths, model_version, exporter=None):
+        """Stores one feedback call (any number of rows) atomically; returns its outcome counts.
+        With `exporter`, they are credited to it in the same transaction (see claim_unexported)."""
+        now = time.time()
+        rows, batch = [], dict.fromkeys(OUTCOMES, 0)
+        for x, p, t in zip(features, predictions, truths):
+            o = outcome_of(int(p), int(t))
+            batch[o] += 1
+            rows.append((now, model_version, json.dumps([float(v) for v in x]), int(p), int(t), o))
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO feedback (received_at, model_version, features, prediction, truth, outcome)"
+                " VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany("UPDATE totals SET n = n + ? WHERE outcome = ?",
+                             [(n, o) for o, n in batch.items() if n])
+            if exporter is not None:
+                self._credit(conn, exporter, batch)
+        return batch
+
+    def version(self):
+        """Changes whenever any process or thread commits to the log (equal versions: same contents)."""
+        with self._locked() as conn:
+            # data_version moves with other connections' commits, total_changes with this one's.
+            return self._pid, conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+
+    def totals(self):
+        with self._locked() as conn:
+            return dict(conn.execute("SELECT outcome, n FROM totals").fetchall())
+
+    def claim_unexported(self, exporter):
+        """The part of the totals no live exporter has reported yet, now credited to `exporter`."""
+        with self._locked() as conn:
+            if not any(self._pending(conn).values()):
+                return dict.fromkeys(OUTCOMES, 0)
+        with self._transaction() as conn:
+            pending = self._pending(conn)  # again, under the write lock
+            self._credit(conn, exporter, pending)
+        return pending
+
+    @staticmethod
+    def _credit(conn, exporter, counts):
+        conn.executemany("INSERT INTO exported VALUES (?, ?, ?)"
+                         " ON CONFLICT (exporter, outcome) DO UPDATE SET n = n + excluded.n",
+                         [(exporter, o, n) for o, n in counts.items() if n])
+
+    @staticmethod
+    def _pending(conn):
+        return dict(conn.execute(
+            "SELECT t.outcome, t.n - COALESCE((SELECT SUM(e.n) FROM exported e"
+            " WHERE e.outcome = t.outcome), 0) FROM totals t").fetchall())
+
+    def release(self, exporter):
+        """An exporter's counters are gone (its process ended cleanly): its share is unclaimed again."""
+        with self._locked(write=True) as conn:
+            conn.execute("DELETE FROM exported WHERE exporter = ?", (exporter,))
+
+    def forget_exports(self):
+        """A new server process starts with empty counters: everything is to be exported again."""
+        with self._locked(write=True) as conn:
+            conn.execute("DELETE FROM exported")
+
+    def rows(self):
+        """Every feedback row, oldest first, as dicts (the retraining data set)."""
+        with self._locked() as conn:
+            cur = conn.execute("SELECT id, received_at, model_version, features, prediction, truth,"
+                               " outcome FROM feedback ORDER BY id")
+            names = [c[0] for c in cur.description]
+            return [dict(zip(names, r)) for r in cur.fetchall()]

@@ -1,0 +1,71 @@
+"""What DockerModel.metrics() reports, for every worker of the container at once.
+
+The four ratios are GAUGEs over everything in the feedback log. The confusion counts are COUNTER
+increments: seldon-core adds each to its own process's series, so each process claims the part of
+the logged totals not yet reported by any process (its own feedback as it logs it, and what a
+restarted server restored from its log), and the series of all workers sum to the totals exactly.
+"""
+import atexit
+import os
+import threading
+
+from serving.feedback_log import OUTCOMES, ratios
+from serving.tuning import metrics_store
+
+
+class FeedbackMetrics:
+    def __init__(self, feedback_log):
+        self.log = feedback_log
+        # The wrapper's counters start empty with every new server process: everything in the log is
+        # exported again, under a label of its own so that Prometheus sees new series, not a reset
+        # (worker ids are pids, which repeat in a fresh container).
+        self.log.forget_exports()
+        self.server_start = os.urandom(4).hex()
+        self._cache = (None, None)  # (feedback log version, the four ratio GAUGEs)
+        self._claimed = dict.fromkeys(OUTCOMES, 0)  # logged by this process, not yet reported
+        self._claimed_lock = threading.Lock()
+        self._workers = set()
+
+    def worker_started(self):
+        """In each worker process once forked (DockerModel.load)."""
+        pid = os.getpid()
+        if pid in self._workers:
+            return
+        self._workers.add(pid)
+        # seldon-core drops a worker's counters when it exits cleanly: its share is handed back.
+        atexit.register(self.log.release, pid)
+        # Prometheus's increase() and rate() take a series' first sample as its baseline: a series
+        # first seen already holding a feedback call's increments would hide them from windowed
+        # rules. So each worker's counters start at 0, where seldon-core's store is known.
+        store = metrics_store.current()
+        if store is not None:
+            store.update([self._counter(o, 0) for o in OUTCOMES], "feedback")
+
+    def log_feedback(self, X, predictions, y, model_version):
+        """Logs checked rows with their predictions and labels; their outcomes are claimed for this
+        process in the same transaction, for the next metrics()."""
+        batch = self.log.append(X, predictions, y, model_version, exporter=os.getpid())
+        with self._claimed_lock:
+            for outcome, n in batch.items():
+                self._claimed[outcome] += n
+
+    def metrics(self):
+        version = self.log.version()
+        cached_version, gauges = self._cache
+        if version == cached_version:
+            # Nothing was written to the log since, by any process: the ratios stand and nothing is
+            # left to claim. This spares every prediction two SQLite reads.
+            increments = dict.fromkeys(OUTCOMES, 0)
+        else:
+            # The version is read before the log: whatever is committed after it is seen next time.
+            increments = self.log.claim_unexported(os.getpid())
+            gauges = [{"type": "GAUGE", "key": key, "value": value}
+                      for key, value in ratios(self.log.totals()).items()]
+            self._cache = (version, gauges)
+        with self._claimed_lock:
+            claimed, self._claimed = self._claimed, dict.fromkeys(OUTCOMES, 0)
+        return [dict(g) for g in gauges] + [self._counter(o, increments[o] + claimed[o]) for o in OUTCOMES]
+
+    def _counter(self, outcome, value):
+        return {"type": "COUNTER", "key": "feedback_outcomes", "value": value,
+                "tags": {"outcome": outcome, "server_start": self.server_start}}

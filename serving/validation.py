@@ -1,0 +1,164 @@
+"""What a valid request holds: the rows (30 finite numbers each) and the true labels (0 or 1, one per
+row). Anything else is refused with BadInput, answered 400 with a message that says what is wrong.
+"""
+import numbers
+
+import numpy as np
+
+try:
+    from seldon_core.flask_utils import SeldonMicroserviceException as _SeldonError
+except ImportError:  # the notebook environment has no seldon-core: same shape, same meaning
+
+    class _SeldonError(Exception):
+        status_code = 400
+
+        def __init__(self, message, status_code=None, payload=None, reason="MICROSERVICE_BAD_DATA"):
+            super().__init__(message)
+            self.message = message
+            self.status_code = status_code or self.status_code
+            self.reason = reason
+
+        def to_dict(self):
+            return {"status": {"status": 1, "info": self.message, "code": -1, "reason": self.reason}}
+
+
+N_FEATURES = 30
+# Far beyond any of the breast-cancer measurements (the largest, a worst area, is about 4,300).
+MAX_ABS_FEATURE = 1e6
+MESSAGE_KEYS = {"data", "meta"}
+FEEDBACK_KEYS = {"request", "response", "reward", "truth"}
+
+
+class BadInput(_SeldonError):
+    """A request the model refuses: answered with the message and a 4xx (400 unless said otherwise)."""
+
+    def __init__(self, message, status_code=400):
+        super().__init__(message, status_code=status_code, reason="BAD_INPUT")
+
+    def __str__(self):
+        return self.message
+
+
+def _first_non_number(values):
+    for i, row in enumerate(values):
+        for j, v in enumerate(row if isinstance(row, (list, tuple, np.ndarray)) else [row]):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+                return i, j, v
+    return None
+
+
+def check_features(X):
+    """The input as a float array of shape (rows, 30), or BadInput saying what is wrong with it."""
+    try:
+        arr = np.asarray(X)
+    except ValueError:
+        raise BadInput("the rows have different lengths: each row must have exactly "
+                       f"{N_FEATURES} numbers") from None
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
+        found = _first_non_number(arr.reshape(len(arr), -1).tolist() if arr.ndim >= 1 else [[X]])
+        if found is not None:
+            i, j, v = found
+            raise BadInput(f"features must be numbers: row {i}, column {j} is {type(v).__name__} {v!r}")
+        raise BadInput(f"features must be numbers, got an array of {arr.dtype}")
+    if arr.size == 0:
+        raise BadInput("the request has no rows")
+    if arr.ndim == 1:
+        raise BadInput(f"expected a list of rows, each of {N_FEATURES} numbers; got a flat list of "
+                       f"{arr.shape[0]} values (wrap a single row in a list: [[...]])")
+    if arr.ndim != 2:
+        raise BadInput(f"expected a 2-d array (rows x {N_FEATURES} features), got {arr.ndim}-d "
+                       f"with shape {arr.shape}")
+    if arr.shape[1] != N_FEATURES:
+        raise BadInput(f"each row must have {N_FEATURES} features, got {arr.shape[1]}")
+    try:
+        arr = arr.astype(np.float64)
+    except OverflowError:
+        raise BadInput(f"a feature is too large: values must lie within ±{MAX_ABS_FEATURE:g}") from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise BadInput(f"features must be finite: row {i}, column {j} is {arr[i, j]}")
+    big = np.abs(arr) > MAX_ABS_FEATURE
+    if big.any():
+        i, j = np.argwhere(big)[0]
+        raise BadInput(f"row {i}, column {j} is {arr[i, j]:g}, outside ±{MAX_ABS_FEATURE:g}")
+    return arr
+
+
+def check_truth(truth, n_rows):
+    """The true labels as an int array of n_rows zeros and ones, or BadInput."""
+    if truth is None:
+        raise BadInput("feedback needs 'truth': one label (0 or 1) per row of the request")
+    arr = np.asarray(truth, dtype=object) if not isinstance(truth, np.ndarray) else truth
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise BadInput(f"truth must be a list of labels, one per row; got shape {arr.shape}")
+    if arr.shape[0] != n_rows:
+        raise BadInput(f"truth has {arr.shape[0]} label(s) for {n_rows} row(s): give one label per row")
+    labels = []
+    for i, v in enumerate(arr.tolist()):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or v not in (0, 1):
+            raise BadInput(f"truth labels must be 0 or 1: label {i} is {v!r}")
+        labels.append(int(v))
+    return np.array(labels, dtype=np.int64)
+
+
+def features_from_message(message, where="the request"):
+    """The rows of a Seldon JSON message ({'data': {'ndarray' | 'tensor': ...}}), checked, or BadInput."""
+    if not isinstance(message, dict):
+        raise BadInput(f"{where} must be a JSON object with a 'data' key")
+    unknown = set(message) - MESSAGE_KEYS
+    if unknown:
+        raise BadInput(f"unknown key(s) {sorted(unknown)} in {where}: expected 'data' (and optionally 'meta')")
+    if not isinstance(message.get("meta", {}), dict):
+        raise BadInput(f"{where}.meta must be a JSON object")
+    data = message.get("data")
+    if not isinstance(data, dict):
+        raise BadInput(f"{where} needs 'data': {{'ndarray': [[30 numbers], ...]}} or a 'tensor'")
+    forms = {"ndarray", "tensor"} & set(data)
+    if len(forms) != 1:
+        raise BadInput(f"{where}.data needs exactly one of 'ndarray' or 'tensor', got keys {sorted(data)}")
+    if "ndarray" in data:
+        return check_features(data["ndarray"])
+    tensor = data["tensor"]
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("shape"), list) \
+            or not isinstance(tensor.get("values"), list):
+        raise BadInput(f"{where}.data.tensor needs 'shape' (a list) and 'values' (a flat list)")
+    shape = tensor["shape"]
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise BadInput(f"tensor shape must be non-negative integers, got {shape}")
+    size = 1
+    for d in shape:
+        size *= d
+    if size != len(tensor["values"]):
+        raise BadInput(f"tensor shape {shape} holds {size} values but 'values' has {len(tensor['values'])}")
+    if len(shape) != 2:
+        raise BadInput(f"tensor shape must be [rows, 30], got {shape}")
+    if size == 0:
+        raise BadInput("the request has no rows")
+    return check_features([tensor["values"][i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])])
+
+
+def check_feedback(body):
+    """The rows, labels and reward of a Seldon feedback message, checked, or BadInput."""
+    if not isinstance(body, dict):
+        raise BadInput("feedback must be a JSON object with 'request' and 'truth'")
+    unknown = set(body) - FEEDBACK_KEYS
+    if unknown:
+        raise BadInput(f"unknown key(s) {sorted(unknown)} in the feedback: expected 'request', 'truth', "
+                       "and optionally 'response' and 'reward'")
+    if "request" not in body:
+        raise BadInput("feedback needs 'request': the features the prediction was made on")
+    rows = features_from_message(body["request"], "request")
+    truth = body.get("truth")
+    if not isinstance(truth, dict) or not isinstance(truth.get("data"), dict) \
+            or "ndarray" not in truth["data"]:
+        raise BadInput("feedback needs 'truth': {'data': {'ndarray': [one 0 or 1 label per row]}}")
+    labels = check_truth(truth["data"]["ndarray"], len(rows))
+    if "response" in body and not isinstance(body["response"], dict):
+        raise BadInput("'response' must be a JSON object: the prediction's response message")
+    reward = body.get("reward", 0)
+    if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+        raise BadInput(f"'reward' must be a number, got {reward!r}")
+    return rows, labels, reward

@@ -1,0 +1,170 @@
+"""serving.tuning: the switch, the version checks, and the fast_start step (what it imports beside
+seldon-core, and how it starts in one thread when two fail or hang). Runs in venvs/serving, where
+seldon-core is."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVING_PYTHON = REPO_ROOT / "venvs" / "serving" / "bin" / "python"
+SERVER_ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+pytestmark = pytest.mark.skipif(not SERVING_PYTHON.exists(), reason="no venvs/serving: run `make setup`")
+
+
+def serving_python(*args, cwd=REPO_ROOT, env=None, timeout=120):
+    return subprocess.run([str(SERVING_PYTHON), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**SERVER_ENV, **(env or {})})
+
+
+def printed_json(code):
+    """What `code`, run in venvs/serving, prints last, as JSON."""
+    done = serving_python("-c", code)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_the_model_side_is_all_that_loading_the_artifacts_imports():
+    # Whatever unpickling imports beyond the second thread's modules would be imported later, in
+    # one thread: models/metadata.json must name the estimators' modules.
+    assert printed_json(
+        "import importlib, json, sys, joblib\nfrom serving.tuning import fast_start\n"
+        "for name in fast_start.model_side(): importlib.import_module(name)\n"
+        "before = set(sys.modules)\n"
+        "for artifact in ('models/binary-lr.joblib', 'models/binary-percept.joblib'): joblib.load(artifact)\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n") == []
+
+
+def test_the_two_threads_share_no_module_left_to_import(tmp_path):
+    shared = tmp_path / "shared.txt"
+    done = serving_python("-c", f"from serving.tuning import fast_start; fast_start.write_shared_imports({str(shared)!r})")
+    assert done.returncode == 0, done.stderr
+    names = shared.read_text().split()
+    assert "numpy" in names and "asyncio" in names and "seldon_core" not in names and "sklearn" not in names
+    assert printed_json(
+        "import json, sys\nfrom serving.tuning import fast_start\n"
+        f"shared = open({str(shared)!r}).read().split()\n"
+        "for name in shared: __import__(name)\n"
+        "seldon = set(fast_start.modules_imported_by(fast_start.SELDON_SIDE))\n"
+        "model = set(fast_start.modules_imported_by(fast_start.model_side()))\n"
+        "print(json.dumps(sorted((seldon & model) - set(sys.modules))))\n") == []
+
+
+def test_both_sides_are_imported_and_a_failure_in_the_second_thread_reaches_the_first():
+    done = serving_python("-c",
+        "import sys\nfrom serving.tuning import fast_start\n"
+        "fast_start.import_in_two_threads(['numpy'], fast_start.model_side())\n"
+        "assert {'seldon_core.microservice', 'sklearn.linear_model._logistic'} <= set(sys.modules)\n"
+        "try:\n"
+        "    fast_start.import_in_two_threads([], ['no_such_module_anywhere'])\n"
+        "except ModuleNotFoundError as err:\n"
+        "    print('raised', err.name)\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["raised", "no_such_module_anywhere"]
+
+
+def server_copy(tmp_path, model_module, module_source=None):
+    """The serving package in a folder of its own, with a metadata file naming `model_module`."""
+    shutil.copytree(REPO_ROOT / "serving", tmp_path / "serving", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "shared_imports.txt").write_text("numpy\n")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "metadata.json").write_text(json.dumps({"models": {"m.joblib": {"module": model_module}}}))
+    if module_source:
+        (tmp_path / f"{model_module}.py").write_text(module_source)
+    return tmp_path
+
+
+def test_a_failed_start_in_two_threads_starts_again_in_one(tmp_path):
+    # The second thread fails: the process execs itself, importing in one thread, and goes on
+    # with seldon-core-microservice's own arguments.
+    done = serving_python("-m", "serving", "--help", cwd=server_copy(tmp_path, "no_such_module"))
+    assert "importing in two threads failed (ModuleNotFoundError" in done.stderr
+    assert "starting again, importing in one thread" in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "usage: seldon-core-microservice" in done.stdout and "interface_name" in done.stdout
+
+
+def test_a_hung_start_in_two_threads_starts_again_in_one(tmp_path):
+    folder = server_copy(tmp_path, "hangs_on_import", "import time\ntime.sleep(600)\n")
+    done = serving_python("-m", "serving", "--help", cwd=folder, env={"START_SERVER_IMPORT_TIMEOUT": "3"}, timeout=60)
+    assert "importing in two threads had not finished after 3 s; starting again" in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "usage: seldon-core-microservice" in done.stdout
+
+
+def test_pkg_resources_is_loaded_only_when_one_of_its_names_is_used():
+    # gunicorn.util imports it at the top; nothing the server imports may use it then (here the
+    # server is started with --help: seldon-core imported, its arguments parsed). A name looked up
+    # through gunicorn's reference loads the real module, which takes the stand-in's place.
+    assert printed_json(
+        "import atexit, json, sys\nfrom serving import __main__ as server\n"
+        "def report():\n"
+        "    import gunicorn.util\n"
+        "    before = type(sys.modules['pkg_resources']).__name__, [m for m in sys.modules if m.startswith('pkg_resources')]\n"
+        "    version = gunicorn.util.pkg_resources.get_distribution('gunicorn').version\n"
+        "    after = sys.modules['pkg_resources']\n"
+        "    print(json.dumps([before, version, type(after).__name__, after.__file__.endswith('pkg_resources/__init__.py')]))\n"
+        "atexit.register(report)\n"
+        "server.main(['--help'])\n") \
+        == [["DeferredModule", ["pkg_resources"]], "20.1.0", "module", True]
+
+
+def tuning_says(setting, versions=None):
+    """What serving.tuning does with SERVING_TUNING=setting: the steps it applies, or why it refuses."""
+    code = ("import json, sys\nfrom serving import tuning\n"
+            + (f"tuning.installed_versions = lambda: {versions!r}\n" if versions is not None else "")
+            + "try:\n    print(json.dumps(tuning.apply()))\n"
+            "except SystemExit as refused:\n    print(json.dumps(str(refused)))\n")
+    return printed_json_with({"SERVING_TUNING": setting}, code)
+
+
+def printed_json_with(env, code):
+    done = serving_python("-c", code, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_off_applies_nothing_and_on_every_step():
+    assert tuning_says("off") == []
+    from serving import tuning
+
+    assert tuning_says("on") == list(tuning.STEPS)
+    assert sorted(tuning.ABLATION_ORDER) == sorted(tuning.STEPS)
+
+
+def test_named_steps_are_applied_in_their_own_order():
+    assert tuning_says("keepalive_worker, metrics_store") == ["metrics_store", "keepalive_worker"]
+
+
+def test_an_unknown_step_is_refused_with_the_known_ones():
+    said = tuning_says("metrics_store,fast_json")
+    assert "unknown step(s) ['fast_json']" in said and "keepalive_worker" in said
+
+
+def test_a_step_written_for_another_version_refuses_to_start():
+    versions = {"seldon_core": "1.17.1", "gunicorn": "21.2.0", "flask": "2.2.5", "flask_cors": "3.0.10",
+                "scikit_learn": "1.5.2"}
+    said = tuning_says("on", versions)
+    assert "written for gunicorn 20.1.0, but this environment has gunicorn 21.2.0" in said
+    assert "SERVING_TUNING=off" in said
+    assert tuning_says("metrics_store", versions) == ["metrics_store"]  # the others do not lean on gunicorn
+    assert "flask not installed" in tuning_says("flask_responses", {})
+
+
+def test_the_installed_versions_are_read_from_the_environment():
+    from serving import tuning
+
+    installed = printed_json_with({}, "import json\nfrom serving import tuning\nprint(json.dumps(tuning.installed_versions()))")
+    for step in tuning.STEPS.values():
+        for package, version in step[0].items():
+            assert installed[tuning._normalized(package)] == version
+
+
+def test_the_server_refuses_to_start_when_a_step_does_not_fit():
+    done = serving_python("-m", "serving", "--help", env={"SERVING_TUNING": "metrics_store,no_such_step"})
+    assert done.returncode != 0
+    assert "serving.tuning: unknown step(s) ['no_such_step']" in done.stderr
