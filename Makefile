@@ -6,6 +6,8 @@ VERSION   := $(shell cat VERSION)
 IMAGE     := docker-model:$(VERSION)
 NB_PYTHON := venvs/notebooks/bin/python
 export IMAGE
+# serving/tuning: on (every step), off (stock seldon-core), or the steps to apply, comma-separated.
+export SERVING_TUNING ?= on
 # liblinear fits through OpenBLAS, whose kernels depend on the CPU: AVX-512 and AVX2 fits of the
 # logistic regression are two borderline rows apart. The AVX2 kernels, which every x86-64 CPU of
 # the last ten years runs, make `make models` and notebook 01 give the committed artifacts anywhere.
@@ -14,7 +16,7 @@ export OPENBLAS_CORETYPE ?= Haswell
 endif
 
 .PHONY: help setup models image serve stop monitor monitor-stop scale scale-down run-notebooks test test-unit test-reliability \
-        lab refresh-notebooks reset-feedback clean bench article-image
+        lab refresh-notebooks reset-feedback clean bench article-image trace-image
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,7 +30,7 @@ models: setup ## Train both models into models/ (deterministic) and save the tes
 image: ## Build the serving image docker-model:1.0.0 (offline base and wheelhouse if needed)
 	@bash image/build.sh
 
-serve: ## Start the model on :9000 (REST), :5000 (gRPC), :6000 (metrics); Docker, else the serving venv
+serve: ## Start the model on :9000 (REST), :5000 (gRPC), :6000 (metrics); Docker, else the serving venv; SERVING_TUNING=off for stock seldon-core
 	@bash scripts/serve/serve.sh start
 
 stop: ## Stop the model server and Prometheus
@@ -66,9 +68,12 @@ test-unit: setup ## Only the tests that need no server
 article-image: ## Build docker-model:article: the article's Dockerfile, class and pins (Python 3.9, seldon-core 1.14.1)
 	@bash bench/build_article_image.sh
 
-bench: ## Benchmark against the article, MLServer 1.7.1 and a bare WSGI floor (bench/results.*)
+bench: ## Benchmark against the article, MLServer 1.7.1 and a bare WSGI floor, and what each tuning step buys (bench/README.md)
 	@bash bench/prepare.sh
 	@$(NB_PYTHON) bench/run.py
+
+trace-image: setup image ## Every module and shared object the served image loads (build/trace.json): how image/serving_modules.txt is made
+	@venvs/serving/bin/python image/trace_image.py $(IMAGE) build/trace.json
 
 lab: setup ## Open JupyterLab on the notebooks
 	@venvs/notebooks/bin/jupyter lab notebooks/

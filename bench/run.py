@@ -2,11 +2,16 @@
 
     venvs/notebooks/bin/python bench/run.py [--quick] [--only article,kit,...]
 
+bench/README.md holds the method and the latest tables.
+
 Servers (one at a time, each stopped before the next starts; host processes on loopback ports
 18000-18300, containers at their own bridge address, so that no server pays for docker-proxy):
   article        docker-model:article (bench/build_article_image.sh): the article's class, Dockerfile and
                  requirements (Python 3.9, seldon-core 1.14.1, scikit-learn 1.0.2), 1 gunicorn worker
-  kit            docker-model:1.0.0 (make image) with its defaults (2 workers x 1 thread), a throwaway volume
+  kit-stock, kit+STEP...  the ablation: the same image with SERVING_TUNING=off (stock seldon-core),
+                 then each step of serving/tuning added in turn (tuning.ABLATION_ORDER)
+  kit            docker-model:1.0.0 (make image) with its defaults (2 workers x 1 thread, every tuning
+                 step), a throwaway volume
   mlserver-pw1   MLServer 1.7.1 + mlserver-sklearn, V2 protocol, parallel_workers=1 (its default)
   mlserver-pw0   the same, parallel_workers=0 (inference in the server process)
   floor          bench/floor_app.py: json + predict on gunicorn, 2 sync workers
@@ -40,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 from kit.training import load_test_set  # noqa: E402
+from serving.tuning import ABLATION_ORDER  # noqa: E402
 
 HOST = "127.0.0.1"
 ARTICLE_IMAGE = os.environ.get("ARTICLE_IMAGE", "docker-model:article")
@@ -293,10 +299,25 @@ def mlserver(name, parallel_workers, workdir):
                    description=f"MLServer 1.7.1 + mlserver-sklearn, V2 REST, parallel_workers={parallel_workers}")
 
 
+def ablation():
+    """(server name, SERVING_TUNING, the step it adds): stock seldon-core, then each tuning step added
+    in turn; the last, every step, is the kit's default."""
+    configs = [("kit-stock", "off", None)]
+    for i, step in enumerate(ABLATION_ORDER):
+        last = i == len(ABLATION_ORDER) - 1
+        configs.append(("kit" if last else f"kit+{step}", "on" if last else ",".join(ABLATION_ORDER[:i + 1]), step))
+    return configs
+
+
 def servers(workdir):
     hardening = ["--init", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
                  "--security-opt", "no-new-privileges"]
-    return {
+    steps = {
+        name: Container(name, KIT_IMAGE, "docker-model-bench", [(18000, 9000), (18006, 6000)],
+                        run_args=hardening + ["-e", f"SERVING_TUNING={setting}"],
+                        description=f"this kit's image, SERVING_TUNING={setting}")
+        for name, setting, _ in ablation()[:-1]}
+    return {**steps,
         "article": Container("article", ARTICLE_IMAGE, "docker-model-article-bench", [(18010, 9000)],
                              description="the article as published: Python 3.9, seldon-core 1.14.1, sklearn 1.0.2, "
                                          "1 worker, root"),
@@ -531,7 +552,7 @@ def bench_server(server, X, y, bodies, durations):
             f"ratios {fb['ratios_after_one_by_one']}; 513 rows in one call {fb['one_call_ms']:.1f} ms; "
             f"{fb['concurrent']['calls']} calls over {fb['concurrent']['connections']} connections: "
             f"{fb['concurrent']['calls_per_s']:.0f}/s, ratios then {fb['concurrent']['ratios_after']}")
-        if server.name == "kit" and fb["concurrent"]["ratios_after"] != fb["ratios_after_one_by_one"]:
+        if server.name.startswith("kit") and fb["concurrent"]["ratios_after"] != fb["ratios_after_one_by_one"]:
             raise RuntimeError("the kit's ratios moved after replaying the same rows concurrently: "
                                f"{fb['ratios_after_one_by_one']} -> {fb['concurrent']['ratios_after']}")
     if server.image:
@@ -658,12 +679,77 @@ def verdicts(r):
     ]
 
 
+ABLATION_NAMES = {name for name, _, _ in ablation()[:-1]}
+ABLATION_FIGURES = [  # (label, path in a result, higher is better)
+    ("1-row req/s", ("single", "req_per_s"), True),
+    ("1-row p99 ms", ("single", "p99_us"), False),
+    ("feedback calls/s", ("feedback", "concurrent", "calls_per_s"), True),
+    ("rows/s @10k", ("batch10000", "rows_per_s"), True),
+    ("cold start s", ("cold_start_s",), False),
+]
+
+
+def ablation_table(results):
+    """Each step's row: its figures, and each figure's gain over the row before (positive: better)."""
+    rows, before = [], None
+    for name, setting, step in ablation():
+        r = results.get(name)
+        if not r or "single" not in r:
+            continue
+        figures = [get(r, *path) for _, path, _ in ABLATION_FIGURES]
+        gains = None
+        if before is not None:
+            gains = [None if a is None or b is None else ((a / b - 1) if higher else (b / a - 1))
+                     for a, b, (_, _, higher) in zip(figures, before, ABLATION_FIGURES)]
+        rows.append({"server": name, "setting": setting, "step": step or "stock seldon-core",
+                     "figures": figures, "gains": gains})
+        before = figures
+    return rows
+
+
+def ablation_markdown(rows):
+    head = "| step added | " + " | ".join(label for label, _, _ in ABLATION_FIGURES) + " | best gain |"
+    lines = [head, "|" + "---|" * (len(ABLATION_FIGURES) + 2)]
+    for row in rows:
+        cells = []
+        for (label, _, _), value, i in zip(ABLATION_FIGURES, row["figures"], range(len(ABLATION_FIGURES))):
+            text = "n/a" if value is None else (f"{value / 1000:.1f}" if "p99" in label else
+                                                 f"{value:.2f}" if "cold" in label else f"{value:,.0f}")
+            if row["gains"] and row["gains"][i] is not None:
+                text += f" ({row['gains'][i]:+.0%})"
+            cells.append(text)
+        best = max((g for g in row["gains"] or [] if g is not None), default=None)
+        lines.append(f"| {row['step']} | " + " | ".join(cells) + f" | {'' if best is None else f'{best:+.0%}'} |")
+    return "\n".join(lines)
+
+
+def plot_ablation(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(ABLATION_FIGURES), figsize=(18, 4.2))
+    steps = [row["step"].replace("stock seldon-core", "stock") for row in rows]
+    for i, (ax, (label, _, higher)) in enumerate(zip(axes, ABLATION_FIGURES)):
+        values = [(row["figures"][i] or 0) / (1000 if "p99" in label else 1) for row in rows]
+        ax.plot(range(len(rows)), values, marker="o", color="#4c72b0")
+        ax.set_xticks(range(len(rows)), [("+" if j else "") + s for j, s in enumerate(steps)], rotation=40,
+                      ha="right", fontsize=8)
+        ax.set_title(f"{label} ({'higher' if higher else 'lower'} is better)", fontsize=10)
+        ax.set_ylim(bottom=0)
+    fig.suptitle("What each tuning step buys: stock seldon-core, then each step of serving/tuning added in turn",
+                 fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot(results, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [n for n, r in results.items() if "single" in r]
+    names = [n for n, r in results.items() if "single" in r and n not in ABLATION_NAMES]
     panels = [
         ("1-row predictions (req/s)", lambda r: get(r, "single", "req_per_s")),
         ("1-row p99 latency (ms)", lambda r: (get(r, "single", "p99_us") or 0) / 1000),
@@ -697,7 +783,7 @@ def ensure_tools(names):
         subprocess.run(["bash", str(ROOT / "scripts" / "environments" / "apt_install.sh"), "wrk"], check=True)
     if any(n.startswith("mlserver") for n in names):
         subprocess.run(["bash", str(BENCH / "setup_mlserver.sh")], check=True)
-    for image, needed in ((ARTICLE_IMAGE, "article" in names), (KIT_IMAGE, "kit" in names)):
+    for image, needed in ((ARTICLE_IMAGE, "article" in names), (KIT_IMAGE, any(n.startswith("kit") for n in names))):
         if needed and docker("image", "inspect", image, check=False).returncode != 0:
             raise SystemExit(f"no image {image}: run `make image` and `make article-image` first")
 
@@ -717,7 +803,8 @@ def write_bodies(X, tmp):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short runs (1 s warm-up, 3 s, 2 s): to develop")
-    ap.add_argument("--only", default="article,kit,mlserver-pw1,mlserver-pw0,floor")
+    ap.add_argument("--only", default=",".join(["article", *(name for name, _, _ in ablation()),
+                                                 "mlserver-pw1", "mlserver-pw0", "floor"]))
     ap.add_argument("--out", default=str(BENCH / "results.json"))
     args = ap.parse_args()
     durations = (1, 3, 2) if args.quick else (3, 10, 5)
@@ -744,6 +831,7 @@ def main():
             finally:
                 server.stop()
     r = ratios(results)
+    steps = ablation_table(results)
     report = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(),
@@ -753,15 +841,20 @@ def main():
                    "single_s": durations[1], "batch_s": durations[2], "quick": args.quick},
         "article_training": (ROOT / "build" / "article-models" / "training.txt").read_text().strip().splitlines()[-1:]
         if (ROOT / "build" / "article-models" / "training.txt").exists() else None,
-        "results": results, "ratios": r, "targets": TARGETS,
+        "results": results, "ratios": r, "targets": TARGETS, "ablation": steps,
         "elapsed_s": time.time() - t_start,
     }
     Path(args.out).write_text(json.dumps(report, indent=2, default=float) + "\n")
     try:
         plot(results, Path(args.out).with_suffix(".png"))
+        if steps:
+            plot_ablation(steps, BENCH / "ablation.png")
     except Exception as err:  # noqa: BLE001
         say(f"plot failed: {err}")
     print(summarise(results))
+    if steps:
+        print("\n  What each tuning step buys (serving/tuning; gain over the row before):\n")
+        print(ablation_markdown(steps))
     print()
     for label, value, verdict in verdicts(r):
         print(f"  {label:<66} {value:>16}  {verdict}")

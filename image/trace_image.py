@@ -149,7 +149,7 @@ def trace(image, out, port_base=19100):
         c["processes"] = procs.strip().splitlines()
         shared = maps(name)
         # A worker killed: gunicorn forks a new one, which loads the model class's per-worker state.
-        workers = [line.split()[0] for line in procs.splitlines() if "start_server.py" in line]
+        workers = [line.split()[0] for line in procs.splitlines() if "-m serving" in line]
         docker("exec", name, "sh", "-c", f"kill -9 {max(workers, key=int)}")
         time.sleep(3)
         for _ in range(8):

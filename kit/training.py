@@ -85,7 +85,7 @@ def train_models(models_dir=MODELS_DIR, test_set=TEST_SET):
         joblib.dump(clf, path)
         metadata["models"][name] = {
             "estimator": type(clf).__name__,
-            # what unpickling it imports: start_server.py imports it while seldon-core is imported
+            # what unpickling it imports: serving.tuning.fast_start imports it while seldon-core is imported
             "module": type(clf).__module__,
             "params": {k: v for k, v in clf.get_params().items() if v is not None},
             "sha256": sha256_of(path),

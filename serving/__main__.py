@@ -26,8 +26,11 @@ def _stop_helper_processes(main_pid):
 def main(args):
     steps = tuning.apply()
     print(f"serving: tuning {', '.join(steps) if steps else 'off (stock seldon-core)'}", file=sys.stderr, flush=True)
-    atexit.register(_stop_helper_processes, os.getpid())
     from seldon_core.microservice import main as seldon_main
+
+    # After that import, which registers multiprocessing's own exit handler: exit handlers run last
+    # registered first, and multiprocessing's waits for the helper processes this one ends.
+    atexit.register(_stop_helper_processes, os.getpid())
 
     sys.argv = ["seldon-core-microservice", *args]
     return seldon_main()

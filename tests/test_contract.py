@@ -15,7 +15,7 @@ from serving.feedback_log import ratios
 from kit import REPO_ROOT
 from kit.client import METRICS_URL, outcome_totals, parse_samples
 from kit.replay import counted_since
-from tests import CURRENT
+from tests import CURRENT, served_with
 
 pytestmark = pytest.mark.container
 
@@ -91,6 +91,7 @@ def _host_and_port(client):
     return address.hostname, address.port
 
 
+@pytest.mark.skipif(not served_with("keepalive_worker"), reason="stock seldon-core: gunicorn's sync worker")
 def test_connections_are_kept_alive(client, test_set):
     """One connection, many requests: gunicorn's sync worker would close it after each response."""
     X, _ = test_set
@@ -107,6 +108,7 @@ def test_connections_are_kept_alive(client, test_set):
     conn.close()
 
 
+@pytest.mark.skipif(not served_with("keepalive_worker"), reason="stock seldon-core: gunicorn's sync worker")
 def test_a_client_that_stops_sending_gets_408_and_holds_up_no_one(client, test_set):
     """A body that stops half way is answered 408 once its connection has been quiet for 5 s
     (keepalive_worker.STALLED_CLIENT_SECONDS), counting nothing; the others are served meanwhile

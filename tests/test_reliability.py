@@ -194,7 +194,7 @@ def test_healthcheck_reports_a_hung_model():
                          "--health-timeout", "1s", "--health-retries", "2", "--health-start-period", "1s") as (url, _):
         processes = docker("exec", "docker-model-hung", "sh", "-c",
                            "for p in /proc/[0-9]*; do echo ${p#/proc/} $(tr '\\0' ' ' < $p/cmdline); done")
-        gunicorn = [line.split()[0] for line in processes.splitlines() if "start_server.py" in line]
+        gunicorn = [line.split()[0] for line in processes.splitlines() if "-m serving" in line]
         docker("exec", "docker-model-hung", "sh", "-c", "kill -STOP " + " ".join(gunicorn))
         deadline = time.monotonic() + 20
         status = ""

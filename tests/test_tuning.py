@@ -11,7 +11,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVING_PYTHON = REPO_ROOT / "venvs" / "serving" / "bin" / "python"
-SERVER_ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+SERVER_ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "SERVING_TUNING": "on"}
 
 pytestmark = pytest.mark.skipif(not SERVING_PYTHON.exists(), reason="no venvs/serving: run `make setup`")
 
