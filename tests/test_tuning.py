@@ -90,7 +90,7 @@ def test_a_failed_start_in_two_threads_starts_again_in_one(tmp_path):
 
 def test_a_hung_start_in_two_threads_starts_again_in_one(tmp_path):
     folder = server_copy(tmp_path, "hangs_on_import", "import time\ntime.sleep(600)\n")
-    done = serving_python("-m", "serving", "--help", cwd=folder, env={"START_SERVER_IMPORT_TIMEOUT": "3"}, timeout=60)
+    done = serving_python("-m", "serving", "--help", cwd=folder, env={"FAST_START_IMPORT_TIMEOUT": "3"}, timeout=60)
     assert "importing in two threads had not finished after 3 s; starting again" in done.stderr
     assert done.returncode == 0, done.stderr
     assert "usage: seldon-core-microservice" in done.stdout
@@ -146,13 +146,12 @@ def test_an_unknown_step_is_refused_with_the_known_ones():
 
 
 def test_a_step_written_for_another_version_refuses_to_start():
-    versions = {"seldon_core": "1.17.1", "gunicorn": "21.2.0", "flask": "2.2.5", "flask_cors": "3.0.10",
-                "scikit_learn": "1.5.2"}
+    versions = {"seldon_core": "1.17.1", "gunicorn": "21.2.0", "flask": "2.2.5", "scikit_learn": "1.5.2"}
     said = tuning_says("on", versions)
     assert "written for gunicorn 20.1.0, but this environment has gunicorn 21.2.0" in said
     assert "SERVING_TUNING=off" in said
     assert tuning_says("metrics_store", versions) == ["metrics_store"]  # the others do not lean on gunicorn
-    assert "flask not installed" in tuning_says("flask_responses", {})
+    assert "flask not installed" in tuning_says("rest_shortcut", {"seldon_core": "1.17.1"})
 
 
 def test_the_installed_versions_are_read_from_the_environment():

@@ -11,7 +11,7 @@ deadlock (seen here with ssl and http.client). So the first thread imports, alon
 that both sides import (shared_imports.txt, listed in the image's own environment when it is
 built: `python3 -m serving.tuning.fast_start --write-shared-imports`); the two sides then share no
 module left to import. Without that list (the local serving venv), nothing is imported ahead. If
-the import in two threads fails, or has not finished after START_SERVER_IMPORT_TIMEOUT seconds
+the import in two threads fails, or has not finished after FAST_START_IMPORT_TIMEOUT seconds
 (30), the process starts again (`exec`), importing in one thread, and says so.
 
 pkg_resources, which gunicorn 20.1 imports first thing for the worker classes named by entry point
@@ -35,8 +35,8 @@ SELDON_SIDE = ["seldon_core.microservice"]
 # Names in sys.modules that are not modules to import: the running script, and multiprocessing's alias of it.
 NOT_IMPORTABLE = {"__main__", "__mp_main__"}
 DEFERRED = ["pkg_resources"]
-ONE_THREAD = "START_SERVER_ONE_THREAD"
-IMPORT_TIMEOUT = "START_SERVER_IMPORT_TIMEOUT"
+ONE_THREAD = "FAST_START_ONE_THREAD"
+IMPORT_TIMEOUT = "FAST_START_IMPORT_TIMEOUT"
 
 
 def model_side(metadata_path=METADATA):
