@@ -146,7 +146,7 @@ def test_an_unknown_step_is_refused_with_the_known_ones():
 
 
 def test_a_step_written_for_another_version_refuses_to_start():
-    versions = {"seldon_core": "1.17.1", "gunicorn": "21.2.0", "flask": "2.2.5", "scikit_learn": "1.5.2"}
+    versions = {"seldon_core": "1.17.1", "gunicorn": "21.2.0", "flask": "2.2.5"}
     said = tuning_says("on", versions)
     assert "written for gunicorn 20.1.0, but this environment has gunicorn 21.2.0" in said
     assert "SERVING_TUNING=off" in said

@@ -16,8 +16,6 @@ from importlib import import_module
 
 # name: (the versions it was written for, what it does). Applied in this order, whatever the order named.
 STEPS = {
-    "assume_finite": ({"scikit-learn": "1.5.2"},
-                      "scikit-learn skips its own finiteness check: serving.validation has made it"),
     "fast_start": ({"seldon-core": "1.17.1", "gunicorn": "20.1.0"},
                    "imports scikit-learn in a second thread while seldon-core is imported, with the "
                    "collector off; pkg_resources only if used"),
@@ -29,7 +27,7 @@ STEPS = {
     "keepalive_worker": ({"gunicorn": "20.1.0", "seldon-core": "1.17.1"},
                          "one-thread workers answer their keep-alive connections in turn"),
 }
-ABLATION_ORDER = ["metrics_store", "rest_shortcut", "keepalive_worker", "assume_finite", "fast_start"]
+ABLATION_ORDER = ["metrics_store", "rest_shortcut", "keepalive_worker", "fast_start"]
 applied = []
 
 
@@ -91,10 +89,6 @@ def apply(setting=None):
     steps = steps_named(os.environ.get("SERVING_TUNING", "on") if setting is None else setting)
     check_versions(steps)
     for step in steps:
-        if step == "assume_finite":
-            # Read by scikit-learn when it is first imported, for every thread.
-            os.environ["SKLEARN_ASSUME_FINITE"] = "1"
-        else:
-            import_module(f"{__name__}.{step}").install()
+        import_module(f"{__name__}.{step}").install()
         applied.append(step)
     return steps
