@@ -8,8 +8,8 @@ Servers (one at a time, each stopped before the next starts; host processes on l
 18000-18300, containers at their own bridge address, so that no server pays for docker-proxy):
   article        docker-model:article (bench/build_article_image.sh): the article's class, Dockerfile and
                  requirements (Python 3.9, seldon-core 1.14.1, scikit-learn 1.0.2), 1 gunicorn worker
-  kit-stock, kit+STEP...  the ablation: the same image with SERVING_TUNING=off (stock seldon-core),
-                 then each step of serving/tuning added in turn (tuning.ABLATION_ORDER)
+  the ablation   the kit's image with SERVING_TUNING=off (stock seldon-core), then each step of
+                 serving/tuning added in turn (tuning.ABLATION_ORDER), in interleaved rounds
   kit            docker-model:1.0.0 (make image) with its defaults (2 workers x 1 thread, every tuning
                  step), a throwaway volume
   mlserver-pw1   MLServer 1.7.1 + mlserver-sklearn, V2 protocol, parallel_workers=1 (its default)
@@ -55,6 +55,8 @@ MLSERVER_VENV = ROOT / "venvs" / "mlserver"
 MODEL_PATH = ROOT / "models" / "binary-lr.joblib"
 WRK_THREADS, WRK_CONNECTIONS = 2, 8
 COLD_STARTS = 5
+# How the kit's image runs in `make serve`, here too.
+HARDENING = ["--init", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
 TARGETS = {
     "single_vs_mlserver": 1.5, "single_vs_article": 4.0, "batch10k_rows_per_s": 100_000,
     "feedback_one_call_ms": 50, "cold_start_s": 2.0, "image_vs_article": 0.5, "feedback_rate_vs_article": 4.0,
@@ -312,15 +314,13 @@ def ablation():
 
 
 def servers(workdir):
-    hardening = ["--init", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
-                 "--security-opt", "no-new-privileges"]
     return {
         "article": Container("article", ARTICLE_IMAGE, "docker-model-article-bench", [(18010, 9000)],
                              description="the article as published: Python 3.9, seldon-core 1.14.1, sklearn 1.0.2, "
                                          "1 worker, root"),
         # The kit's defaults; its anonymous volume (the image's VOLUME) goes with the container (--rm -v).
         "kit": Container("kit", KIT_IMAGE, "docker-model-bench", [(18000, 9000), (18006, 6000)],
-                         run_args=hardening,
+                         run_args=HARDENING,
                          description="this kit's image, its defaults (2 workers x 1 thread), throwaway volume"),
         "mlserver-pw1": mlserver("mlserver-pw1", 1, workdir),
         "mlserver-pw0": mlserver("mlserver-pw0", 0, workdir),
@@ -352,6 +352,17 @@ def cold_start(server, probe_doc, expected, limit=60):
             break
         time.sleep(0.01)
     raise RuntimeError(f"{server.name} gave no prediction within {limit} s:\n{server.logs()}")
+
+
+def cold_starts(server, X, n):
+    """n cold starts (each stopping the server before the next), the server left running after the last."""
+    expected = [int(v) for v in server_expected(X[:1])]
+    starts = []
+    for i in range(n):
+        if i:
+            server.stop()
+        starts.append(cold_start(server, server.payload(X[:1]), expected))
+    return starts
 
 
 def wrk(server, body_file, seconds, connections=WRK_CONNECTIONS, threads=WRK_THREADS, sample_memory=False):
@@ -512,14 +523,9 @@ def bench_server(server, X, y, bodies, durations):
     for p in server.ports():
         if not port_free(p):
             raise RuntimeError(f"port {p} is in use: {server.name} cannot start")
-    expected = [int(v) for v in server_expected(X[:1])]
     # One start is noisy here (and the first after a build reads the image cold): the median of
     # COLD_STARTS, the server left running after the last.
-    starts = []
-    for i in range(COLD_STARTS):
-        starts.append(cold_start(server, server.payload(X[:1]), expected))
-        if i < COLD_STARTS - 1:
-            server.stop()
+    starts = cold_starts(server, X, COLD_STARTS)
     res["cold_start_s"], res["cold_starts_s"] = statistics.median(starts), starts
     say(f"  cold start {res['cold_start_s']:.2f} s (median of {' '.join(f'{t:.2f}' for t in starts)})")
     # correctness of a batch through this protocol
@@ -707,21 +713,15 @@ def ablation_table(results):
 
 
 def ablation_config(setting):
-    hardening = ["--init", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
     return Container(f"SERVING_TUNING={setting}", KIT_IMAGE, "docker-model-bench", [(18000, 9000), (18006, 6000)],
-                     run_args=hardening + ["-e", f"SERVING_TUNING={setting}"],
+                     run_args=HARDENING + ["-e", f"SERVING_TUNING={setting}"],
                      description=f"this kit's image, SERVING_TUNING={setting}")
 
 
 def ablation_round(server, X, y, bodies, seconds):
     """The five figures of one start of one setting: cold start, 1-row req/s and p99, 10,000-row
     rows/s, feedback calls/s from 8 clients."""
-    expected = [int(v) for v in server_expected(X[:1])]
-    starts = []
-    for i in range(ABLATION_STARTS):
-        if i:
-            server.stop()
-        starts.append(cold_start(server, server.payload(X[:1]), expected))
+    starts = cold_starts(server, X, ABLATION_STARTS)
     wrk(server, bodies["seldon"][1], 1)
     single = wrk(server, bodies["seldon"][1], seconds)
     batch = wrk(server, bodies["seldon"][10_000], max(1, seconds // 2))

@@ -28,7 +28,6 @@ STEPS = {
                          "one-thread workers answer their keep-alive connections in turn"),
 }
 ABLATION_ORDER = ["metrics_store", "rest_shortcut", "keepalive_worker", "fast_start"]
-applied = []
 
 
 class TuningRefused(SystemExit):
@@ -90,5 +89,4 @@ def apply(setting=None):
     check_versions(steps)
     for step in steps:
         import_module(f"{__name__}.{step}").install()
-        applied.append(step)
     return steps
