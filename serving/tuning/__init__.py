@@ -24,10 +24,12 @@ STEPS = {
     "rest_shortcut": ({"seldon-core": "1.17.1", "flask": "2.2.5"},
                       "REST predictions and feedback answered from their checked JSON: no numpy or "
                       "protobuf round trip"),
+    "flask_responses": ({"flask": "2.2.5", "flask-cors": "3.0.10"},
+                        "one JSON encoder for every response; CORS work only for cross-origin requests"),
     "keepalive_worker": ({"gunicorn": "20.1.0", "seldon-core": "1.17.1"},
                          "one-thread workers answer their keep-alive connections in turn"),
 }
-ABLATION_ORDER = ["metrics_store", "rest_shortcut", "keepalive_worker", "fast_start"]
+ABLATION_ORDER = ["metrics_store", "rest_shortcut", "flask_responses", "keepalive_worker", "fast_start"]
 
 
 class TuningRefused(SystemExit):
