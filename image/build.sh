@@ -12,6 +12,9 @@ bash image/wheelhouse.sh
 base=$(bash image/base_image.sh | tail -n1)
 say "building $image on $base"
 start=$(date +%s)
-docker build -q --label org.opencontainers.image.source=docker-model-kit --build-arg BASE_IMAGE="$base" --build-arg MODEL_VERSION="${image##*:}" -t "$image" . >/dev/null
+build=(docker build --label org.opencontainers.image.source=docker-model-kit --build-arg BASE_IMAGE="$base"
+       --build-arg MODEL_VERSION="${image##*:}" -t "$image" .)
+say "\$ ${build[*]}"
+"${build[@]}" >&2
 size=$(docker image inspect -f '{{.Size}}' "$image")
 say "built $image in $(( $(date +%s) - start )) s: $(( size / 1000000 )) MB"

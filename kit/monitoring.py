@@ -11,6 +11,7 @@ import time
 import requests
 
 from kit import REPO_ROOT
+from kit.progress import run, wait_until
 
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090")
 MONITOR = REPO_ROOT / "monitoring" / "monitor.sh"
@@ -90,6 +91,10 @@ class Prometheus:
     def alerts(self):
         """Alerts pending or firing now: [{"labels":..., "state":..., "activeAt":...}]."""
         return self._get("alerts")["alerts"]
+
+    def rules(self):
+        """Every rule Prometheus has loaded, with its state: [{"name":..., "type":..., "health":...}]."""
+        return [rule for group in self._get("rules")["groups"] for rule in group["rules"]]
 
     def targets(self, job="model"):
         return [t for t in self._get("targets")["activeTargets"] if t["labels"].get("job") == job]
@@ -178,9 +183,8 @@ def ensure_prometheus(prometheus=None):
     prometheus = prometheus or Prometheus()
     if prometheus.is_ready():
         return f"Prometheus already answers on {prometheus.url}"
-    done = subprocess.run(["bash", str(MONITOR), "start"], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"could not start Prometheus:\n{done.stderr}")
+    print("starting Prometheus (the first time, Debian's package is installed: about a minute)")
+    run(["bash", str(MONITOR), "start"])
     return f"started Prometheus on {prometheus.url}"
 
 
@@ -190,14 +194,11 @@ def stop_prometheus():
 
 def wait_for_targets(prometheus, n=1, timeout=30):
     """Waits until at least n model targets are up (the target list refreshes every 5 s)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        up = [t for t in prometheus.targets() if t["health"] == "up"]
-        if len(up) >= n:
-            return up
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(up)} model target(s) up after {timeout} s, expected {n}")
-        time.sleep(0.5)
+    def up():
+        targets = [t for t in prometheus.targets() if t["health"] == "up"]
+        return targets if len(targets) >= n else None
+
+    return wait_until(up, f"{n} model target(s) to be up in Prometheus", timeout, interval=0.5)
 
 
 def feedback_wave(client, X, y, rows_per_second, n_rows=None, flip=False, stop=None, max_seconds=120,
@@ -208,6 +209,9 @@ def feedback_wave(client, X, y, rows_per_second, n_rows=None, flip=False, stop=N
     Stops after n_rows rows, or as soon as stop() returns true (checked once a second, after at
     least min_rows rows), and in any case after max_seconds. Returns (rows sent, start time, end time).
     """
+    until = f"{n_rows} rows" if n_rows else "the alert changes state"
+    print(f"sending {'flipped' if flip else 'true'} labels, one row a call, {rows_per_second} rows/s, until {until} "
+          f"(at most {max_seconds} s)", flush=True)
     start = time.time()
     sent, next_check = 0, start + 1
     while n_rows is None or sent < n_rows:

@@ -4,6 +4,7 @@ import subprocess
 
 from kit import REPO_ROOT
 from kit.client import ModelClient
+from kit.progress import run
 
 SERVE = REPO_ROOT / "scripts" / "serve" / "serve.sh"
 
@@ -20,9 +21,7 @@ def ensure_serving(client=None):
     client = client or ModelClient()
     if client.is_up():
         return "a model server already answers on :9000"
-    done = subprocess.run(["bash", str(SERVE), "start"], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"could not start the model server:\n{done.stderr}")
+    run(["bash", str(SERVE), "start"])
     return "started " + ("the docker-model container" if engine_available() else "the local serving venv")
 
 
@@ -37,33 +36,26 @@ def container_running(name):
     return bool(ids.strip())
 
 
-_DUMP_LOG = ("import json, os, sys; sys.path.insert(0, '/app'); from serving.feedback_log import FeedbackLog; "
-             "print(json.dumps(FeedbackLog(os.environ['FEEDBACK_DB']).rows()))")
-
-
 def feedback_log_rows(container="docker-model"):
     """Every row of a served model's durable feedback log (oldest first), as dicts: read inside the
     container where one runs, else from the local server's build/feedback.sqlite."""
     import json
 
     if container_running(container):
-        out = subprocess.run(["docker", "exec", container, "python3", "-c", _DUMP_LOG],
+        out = subprocess.run(["docker", "exec", container, "python3", "-m", "serving.feedback_log"],
                              capture_output=True, text=True, check=True).stdout
-        return json.loads(out)
+        return [json.loads(line) for line in out.splitlines()]
     from serving.feedback_log import FeedbackLog
 
     return FeedbackLog(str(REPO_ROOT / "build" / "feedback.sqlite")).rows()
 
 
-def scale(replicas=3, workers=2):
+def scale(replicas=3, workers=2, show=True):
     """Starts the replicas of deploy/compose.scale.yml (scripts/serve/scale.sh); returns their REST and metrics URLs."""
-    done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "serve" / "scale.sh"), "up", str(replicas), str(workers)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"could not start the replicas:\n{done.stderr}")
+    run(["bash", "scripts/serve/scale.sh", "up", str(replicas), str(workers)], show=show)
     urls = [f"http://localhost:900{i}" for i in range(1, replicas + 1)]
     return urls, [f"http://localhost:600{i}/metrics" for i in range(1, replicas + 1)]
 
 
-def scale_down():
-    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "serve" / "scale.sh"), "down"], check=True, capture_output=True)
+def scale_down(show=True):
+    run(["bash", "scripts/serve/scale.sh", "down"], show=show)

@@ -194,3 +194,9 @@ class FeedbackLog:
                                " outcome FROM feedback ORDER BY id")
             names = [c[0] for c in cur.description]
             return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+if __name__ == "__main__":
+    # `docker exec CONTAINER python3 -m serving.feedback_log`: a served model's log, one JSON row a line.
+    for row in FeedbackLog(os.environ["FEEDBACK_DB"]).rows():
+        print(json.dumps(row))

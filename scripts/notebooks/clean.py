@@ -13,7 +13,7 @@ VOLATILE_CELL_KEYS = ("papermill", "execution", "ExecuteTime")
 
 def clean(nb):
     nb.metadata.pop("papermill", None)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "docker-model-kit", "display_name": "docker-model kit", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     for cell in nb.cells:
         for key in VOLATILE_CELL_KEYS:

@@ -14,6 +14,7 @@ case "${1:-up}" in
     [[ "$replicas" =~ ^[1-3]$ ]] || { say "REPLICAS must be 1, 2 or 3 (deploy/compose.scale.yml defines three)"; exit 2; }
     docker image inspect "$IMAGE" >/dev/null 2>&1 || { say "no image $IMAGE: run 'make image' first"; exit 1; }
     services=(); for i in $(seq 1 "$replicas"); do services+=("r$i"); done
+    say "\$ ${compose[*]} up -d --no-recreate ${services[*]}"
     "${compose[@]}" up -d --no-recreate "${services[@]}" 2>&1 | grep -v "^$" >&2 || true
     for i in $(seq 1 "$replicas"); do
       for _ in $(seq 1 150); do

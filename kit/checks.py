@@ -1,0 +1,278 @@
+"""The check cells of the exercises: each tells the learner whether an answer is right.
+
+A check works the answer out again on its own, from the artifacts, the test set or the running
+server, and compares. A wrong or missing answer raises NotYet with what is still to do; a right one
+prints "Right:" and why.
+"""
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import requests
+
+from kit import MODELS_DIR, REPO_ROOT
+
+OUTCOMES = ("tp", "fp", "tn", "fn")
+
+
+class NotYet(AssertionError):
+    """The answer is missing or wrong: the message says what to do."""
+
+
+def _given(answer, what):
+    if answer is Ellipsis or answer is None:
+        raise NotYet(f"not answered yet: replace the ... in the cell above with {what}")
+    return answer
+
+
+def _expect(condition, message):
+    if not condition:
+        raise NotYet(message)
+
+
+def _right(message):
+    print("Right:", message)
+
+
+def _counts(answer, what):
+    answer = _given(answer, what)
+    if hasattr(answer, "TP"):  # DockerModel.scores
+        answer = {o: getattr(answer, o.upper()) for o in OUTCOMES}
+    _expect(isinstance(answer, dict) and set(answer) == set(OUTCOMES),
+            f"{what} should be a dict with the keys tp, fp, tn, fn; got {answer!r}")
+    return {o: int(answer[o]) for o in OUTCOMES}
+
+
+def _confusion(y_true, y_pred):
+    from serving.feedback_log import outcome_of
+
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for p, t in zip(y_pred, y_true):
+        counts[outcome_of(int(p), int(t))] += 1
+    return counts
+
+
+def _test_set():
+    from kit.training import load_test_set
+
+    return load_test_set()
+
+
+# --- 01: training ----------------------------------------------------------------------------------
+
+def perceptron_counts(answer):
+    expected = _confusion(_test_set()[1], joblib.load(MODELS_DIR / "binary-percept.joblib").predict(_test_set()[0]))
+    got = _counts(answer, "the Perceptron's confusion counts")
+    _expect(got == expected, f"{got} is not the Perceptron's confusion matrix on the 513 test rows: did you "
+                             "predict with binary-percept.joblib, and read confusion_matrix's ravel() as tn, fp, fn, tp?")
+    _right(f"the Perceptron gets {expected['tp'] + expected['tn']}/513 right ({got}).")
+
+
+def unsure_rows(answer):
+    X_test, _ = _test_set()
+    p_benign = joblib.load(MODELS_DIR / "binary-lr.joblib").predict_proba(X_test)[:, 1]
+    expected = int(((p_benign > 0.25) & (p_benign < 0.75)).sum())
+    got = _given(answer, "a number of rows")
+    _expect(int(got) == expected, f"{got} rows is not it. Take predict_proba(X_test)[:, 1] (the probability of "
+                                  "class 1, benign) and count the rows strictly between 0.25 and 0.75.")
+    _right(f"{expected} of the 513 test rows have a probability of benign between 0.25 and 0.75: "
+           "those are the ones a slightly different fit could flip.")
+
+
+# --- 02: the class, locally --------------------------------------------------------------------------
+
+def first_twenty_scores(answer):
+    X_test, y_test = _test_set()
+    expected = _confusion(y_test[:20], joblib.load(MODELS_DIR / "binary-lr.joblib").predict(X_test[:20]))
+    got = _counts(answer, "the scores after feeding back the first 20 rows")
+    _expect(got == expected, f"{got} is not what 20 rows give: use a fresh DockerModel (feedback_db=':memory:') "
+                             "and send X_test[:20] with y_test[:20] in one send_feedback call.")
+    _right(f"the first 20 rows score {expected}.")
+
+
+def handed_out_once(first, second):
+    _given(first, "the sum of the COUNTER values of the first metrics() call")
+    _given(second, "the same sum for the second call")
+    _expect(first == 7, f"the first metrics() call should hand out the 7 rows fed back, not {first}: sum the "
+                        "values of the metrics whose type is COUNTER")
+    _expect(second == 0, f"the second call should hand out nothing new, not {second}")
+    _right("the counters hand out each logged row once: 7, then 0. The wrapper adds them to the "
+           "process's running totals, which is why all workers' counters add up exactly.")
+
+
+# --- 03: the image -----------------------------------------------------------------------------------
+
+def _in_image(image, *command):
+    return subprocess.run(["docker", "run", "--rm", "--entrypoint", command[0], image, *command[1:]],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def image_user(answer, image):
+    got = _given(answer, "the uid the image's server runs as (an int)")
+    expected = int(_in_image(image, "id", "-u"))
+    _expect(int(got) == expected, f"uid {got} is not it: run `id -u` in a container of {image}")
+    _right(f"the server runs as uid {expected}, not root (0): a process that breaks out of the model "
+           "cannot write to the image or the host's files as root.")
+
+
+def image_sklearn(answer, image):
+    import sklearn
+
+    got = _given(answer, "the scikit-learn version inside the image (a string)")
+    expected = _in_image(image, "python3", "-c", "import sklearn; print(sklearn.__version__)")
+    _expect(str(got) == expected, f"{got!r} is not the version inside {image}: ask the image's python3")
+    _expect(expected == sklearn.__version__, f"the image has scikit-learn {expected}, this notebook {sklearn.__version__}: "
+                                             "rebuild the image (make image)")
+    _right(f"scikit-learn {expected} in the image and in this notebook: the model pickled here loads there.")
+
+
+# --- 04: predictions ---------------------------------------------------------------------------------
+
+def tensor_response(answer, model_url, X):
+    response = _given(answer, "the server's JSON answer to the tensor request (a dict)")
+    _expect(isinstance(response, dict) and "data" in response,
+            f"expected the decoded JSON answer (response.json()), got {type(response).__name__}")
+    _expect("tensor" in response["data"], "the answer holds no 'tensor': send the rows as "
+                                          '{"data": {"tensor": {"shape": [3, 30], "values": [...90 numbers]}}}')
+    shape = response["meta"]["tags"]["shape_input_data"]
+    _expect(shape == "(3, 30)", f"the model saw shape {shape}, not (3, 30): send the first three test rows, "
+                                "flattened row after row into 'values'")
+    as_ndarray = requests.post(f"{model_url}/api/v1.0/predictions", timeout=10,
+                               json={"data": {"ndarray": np.asarray(X[:3]).tolist()}}).json()
+    _expect([int(v) for v in response["data"]["tensor"]["values"]] == [int(v) for v in np.ravel(as_ndarray["data"]["ndarray"])],
+            "these predictions are not those of the first three test rows")
+    _right(f"a tensor in, a tensor out: shape_input_data {shape}, predictions {response['data']['tensor']['values']}.")
+
+
+def bad_request(status, message, model_url, row):
+    _given(status, "the HTTP status code (an int)")
+    _given(message, "the server's message (response.json()['status']['info'])")
+    answer = requests.post(f"{model_url}/api/v1.0/predictions", timeout=10,
+                           json={"data": {"ndarray": [["abc"] + [float(v) for v in row[1:]]]}})
+    _expect(int(status) == answer.status_code, f"status {status} is not what the server answers ({answer.status_code})")
+    _expect(message == answer.json()["status"]["info"], f"{message!r} is not the server's message")
+    _right(f"HTTP {status}, a client error: the request was wrong, not the server. The message says which "
+           f"value: {message!r}")
+
+
+# --- 05: feedback ------------------------------------------------------------------------------------
+
+def precision_recall(precision, recall, metrics_url):
+    from kit.client import outcome_totals
+
+    _given(precision, "the precision you computed from the /metrics lines")
+    _given(recall, "the recall")
+    c = outcome_totals(metrics_url)
+    exact = {"precision": c["tp"] / (c["tp"] + c["fp"]), "recall": c["tp"] / (c["tp"] + c["fn"])}
+    for name, got in (("precision", precision), ("recall", recall)):
+        _expect(abs(got - exact[name]) < 1e-9, f"{name} {got} is not it: sum every feedback_outcomes_total line "
+                                               "by its outcome label (all workers, all methods) first")
+    _right(f"precision TP/(TP+FP) = {c['tp']}/{c['tp'] + c['fp']} = {exact['precision']:.8f}, recall "
+           f"TP/(TP+FN) = {c['tp']}/{c['tp'] + c['fn']} = {exact['recall']:.8f}, over all the feedback the server holds.")
+
+
+def ten_rows_added(answer):
+    X_test, y_test = _test_set()
+    expected = _confusion(y_test[:10], joblib.load(MODELS_DIR / "binary-lr.joblib").predict(X_test[:10]))
+    got = _counts(answer, "what the server's counters added (counted_since)")
+    _expect(got == expected, f"{got} is not what the first ten rows add ({sum(got.values())} rows counted): read "
+                             "the counters before, send X_test[:10] with y_test[:10], then counted_since(before, metrics_url)")
+    _right(f"the ten rows added {expected}, as the model's own predictions against the truth say they should.")
+
+
+# --- 06: monitoring ----------------------------------------------------------------------------------
+
+_FP_RATE_TEST = """
+rule_files: [rules.yml]
+evaluation_interval: 2s
+group_eval_order: [model-quality, exercise]
+tests:
+  - interval: 2s
+    input_series:
+      - series: 'feedback_outcomes_total{job="model",instance="a:6001",worker_id="1",outcome="fp"}'
+        values: '0 10x5'
+      - series: 'feedback_outcomes_total{job="model",instance="b:6002",worker_id="2",outcome="fp"}'
+        values: '0 5x5'
+      - series: 'feedback_outcomes_total{job="model",instance="a:6001",worker_id="1",outcome="tn"}'
+        values: '0 100x5'
+      - series: 'feedback_outcomes_total{job="model",instance="b:6002",worker_id="2",outcome="tn"}'
+        values: '0 72x5'
+      - series: 'feedback_outcomes_total{job="model",instance="a:6001",worker_id="1",outcome="tp"}'
+        values: '0 303x5'
+    promql_expr_test:
+      - expr: model:false_positive_rate:ratio
+        eval_time: 10s
+        exp_samples:
+          - labels: model:false_positive_rate:ratio
+            value: 0.08021390374331551
+"""
+
+
+def false_positive_rate_rule(rule):
+    """Runs promtool's unit test of the learner's rule: FP 15 and TN 172 over two replicas give 15/187."""
+    import yaml
+
+    rule = _given(rule, "your recording rule, as YAML text")
+    promtool = shutil.which("promtool")
+    _expect(promtool, "promtool is missing: run `make monitor`, which installs Prometheus and promtool")
+    try:
+        parsed = yaml.safe_load(rule)
+    except yaml.YAMLError as err:
+        raise NotYet(f"that is not valid YAML: {err}") from None
+    _expect(isinstance(parsed, dict) and parsed.get("record") == "model:false_positive_rate:ratio",
+            "the rule should be one mapping with record: model:false_positive_rate:ratio and an expr")
+    recording = yaml.safe_load((REPO_ROOT / "monitoring" / "rules" / "recording.yml").read_text())
+    groups = [g for g in recording["groups"] if g["name"] == "model-quality"] + [{"name": "exercise", "rules": [parsed]}]
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "rules.yml").write_text(yaml.safe_dump({"groups": groups}))
+        Path(tmp, "test.yml").write_text(_FP_RATE_TEST)
+        done = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp, capture_output=True, text=True)
+    _expect(done.returncode == 0, "promtool's unit test fails: FP 15 and TN 172, spread over two replicas, should "
+                                  f"give 15/187 = 0.0802.\n{done.stdout[-1500:]}{done.stderr[-500:]}")
+    _right(f"promtool's unit test passes: {parsed['expr'].strip()} gives 15/187 = 0.0802 over two replicas.")
+
+
+def false_negatives_query(query, prometheus):
+    query = _given(query, "your PromQL query, as a string")
+    at = time.time()
+    try:
+        result = prometheus.query(query, at=at)
+    except RuntimeError as err:
+        raise NotYet(f"Prometheus refused the query: {err}") from None
+    _expect(len(result) == 1, f"the query gives {len(result)} series; sum them into one")
+    expected = prometheus.value('sum(feedback_outcomes_total{job="model",outcome="fn"})', at=at)
+    _expect(result[0][1] == expected, f"{result[0][1]} is not the number of false negatives over every "
+                                      f"series of every model target ({expected})")
+    _right(f"{int(expected)} false negatives, summed over every worker of every replica Prometheus scrapes.")
+
+
+# --- 07: scale-out -----------------------------------------------------------------------------------
+
+def average_of_ratios(mean_of_precisions, precision_of_sums, shares):
+    _given(mean_of_precisions, "the mean of the replicas' own precisions")
+    _given(precision_of_sums, "the precision of the summed counts")
+    per_replica = shares["tp"] / (shares["tp"] + shares["fp"])
+    summed = shares[list(OUTCOMES)].sum()
+    exact = summed["tp"] / (summed["tp"] + summed["fp"])
+    _expect(abs(mean_of_precisions - per_replica.mean()) < 1e-12,
+            f"{mean_of_precisions} is not the mean of the per-replica precisions {per_replica.round(6).tolist()}")
+    _expect(abs(precision_of_sums - exact) < 1e-12, f"{precision_of_sums} is not TP/(TP+FP) of the summed counts")
+    _right(f"mean of the replicas' precisions {mean_of_precisions:.8f}, precision of the sums {exact:.8f} = "
+           f"{summed['tp']}/{summed['tp'] + summed['fp']}. Only the second is the model's precision: the mean weighs "
+           "a replica that predicted few positives like one that predicted many.")
+
+
+def logs_match_counters(answer, metrics_urls):
+    from kit.replay import totals_across
+
+    got = _given(answer, "the number of rows in the three replicas' feedback logs")
+    exported = sum(totals_across(metrics_urls).values())
+    _expect(int(got) == exported, f"{got} rows, but the replicas' counters add up to {exported}: count the rows of "
+                                  "feedback_log_rows(...) for docker-model-r1, -r2 and -r3")
+    _right(f"{exported} rows in the logs, {exported} in the counters: every acknowledged row is in a log, "
+           "and each one was counted once.")
+
