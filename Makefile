@@ -16,13 +16,16 @@ export OPENBLAS_CORETYPE ?= Haswell
 endif
 
 .PHONY: help setup models image serve stop monitor monitor-stop scale scale-down run-notebooks test test-unit test-reliability \
-        lab refresh-notebooks reset-feedback clean bench article-image trace-image
+        lab exercises bundle refresh-notebooks reset-feedback clean bench article-image trace-image
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-setup: ## Create the notebook and serving environments (venvs/), idempotent
-	@bash scripts/environments/setup.sh
+setup: ## Create the notebook and serving environments (venvs/), idempotent; BUNDLE=file.tar: with no network, from `make bundle`
+	@$(if $(BUNDLE),bash scripts/environments/unbundle.sh "$(BUNDLE)",bash scripts/environments/setup.sh)
+
+bundle: image ## One archive for a laptop with no network (build/bundle/): both environments' wheels, the images, Debian's prometheus
+	@bash scripts/environments/bundle.sh >/dev/null
 
 models: setup ## Train both models into models/ (deterministic) and save the test set
 	@$(NB_PYTHON) -m kit.training
@@ -56,7 +59,7 @@ scale-down: ## Stop the scaled-out replicas (their feedback volumes are kept)
 run-notebooks: setup ## Run every notebook headlessly (papermill) into build/executed/
 	@bash scripts/notebooks/run.sh
 
-test: setup ## Unit and contract tests, and nbval over every notebook, against a running container
+test: setup ## Unit, contract and browser tests (JupyterLab in Chromium, apt-installed as root), nbval over every notebook, against a running container
 	@bash tests/run.sh
 
 test-reliability: setup image ## Long load and fault runs: 10x replay on 3x2, kill -9, SIGTERM, hung model
@@ -75,8 +78,16 @@ bench: ## Benchmark against the article, MLServer 1.7.1 and a bare WSGI floor, a
 trace-image: setup image ## Every module and shared object the served image loads (build/trace.json): how image/serving_modules.txt is made
 	@venvs/serving/bin/python image/trace_image.py $(IMAGE) build/trace.json
 
-lab: setup ## Open JupyterLab on the notebooks
-	@venvs/notebooks/bin/jupyter lab notebooks/
+LAB_DIR  ?= notebooks
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+# JupyterLab refuses to run as root without --allow-root (containers, some CI).
+lab: setup ## Open JupyterLab on LAB_DIR (notebooks) at 00_check_setup, port LAB_PORT (8888); LAB_ARGS=--no-browser etc.
+	@venvs/notebooks/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR) --port=$(LAB_PORT) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) $(LAB_DIR)/00_check_setup.ipynb
+
+exercises: setup ## Write the learners' copies of the notebooks, solutions taken out, into exercises/ (make lab LAB_DIR=exercises)
+	@$(NB_PYTHON) scripts/notebooks/exercises.py exercises
 
 refresh-notebooks: ## Copy the executed notebooks (build/executed) back into notebooks/, outputs kept
 	@$(NB_PYTHON) scripts/notebooks/clean.py build/executed notebooks

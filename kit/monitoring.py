@@ -140,12 +140,17 @@ class Prometheus:
         `make run-notebooks`) got no staleness marker, so after a restart they count until they
         are older than the lookback (LOOKBACK_SECONDS). Raises, after `timeout`, while other
         clients keep sending feedback."""
-        deadline = time.monotonic() + timeout
+        print(f"waiting up to {timeout} s for Prometheus to have scraped every feedback row the servers export ...",
+              end=" ", flush=True)
+        start = time.monotonic()
         while True:
             try:
-                return int(self.wait_for_rows(self.exported_rows(instance), timeout=3, instance=instance))
+                total = int(self.wait_for_rows(self.exported_rows(instance), timeout=3, instance=instance))
+                print(f"done in {time.monotonic() - start:.1f} s", flush=True)
+                return total
             except (TimeoutError, MoreRowsThanExported):
-                if time.monotonic() > deadline:
+                if time.monotonic() - start > timeout:
+                    print("timed out", flush=True)
                     raise
                 time.sleep(1)
 

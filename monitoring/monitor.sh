@@ -46,12 +46,28 @@ quiet_system_services() {
 installed() { command -v prometheus >/dev/null && command -v promtool >/dev/null \
   && command -v prometheus-blackbox-exporter >/dev/null; }
 
+# The offline bundle's packages (make setup BUNDLE=...) this system lacks: installed from files, no network.
+bundled_debs() {
+  local deb
+  for deb in build/debs/*.deb; do
+    [ -e "$deb" ] || continue
+    dpkg-query -W -f='${Status}' "$(basename "${deb%%_*}")" 2>/dev/null | grep -q ' installed$' || echo "$PWD/$deb"
+  done
+}
+
 install() {
   if installed; then return; fi
-  say "installing Debian's prometheus and prometheus-blackbox-exporter (apt)"
-  as_root apt-get update -qq >&2
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-blackbox-exporter >&2
+  local debs
+  mapfile -t debs < <(bundled_debs)
+  if [ ${#debs[@]} -gt 0 ]; then
+    say "installing Debian's prometheus and prometheus-blackbox-exporter from build/debs (the offline bundle)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${debs[@]}" >&2
+  else
+    say "installing Debian's prometheus and prometheus-blackbox-exporter (apt)"
+    as_root apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      prometheus prometheus-blackbox-exporter >&2
+  fi
   quiet_system_services
   installed || { say "the install did not provide prometheus, promtool and the exporter"; exit 1; }
 }

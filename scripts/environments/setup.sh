@@ -31,3 +31,36 @@ make_env() {  # name, requirement files..., then pip arguments after --
 bash image/wheelhouse.sh
 make_env serving requirements.lock -- --no-index --find-links build/wheels -q --require-hashes -r build/wheels/install.txt
 make_env notebooks requirements-notebooks.txt pyproject.toml -- -q -r requirements-notebooks.txt -e .
+
+# The kit's Jupyter kernel, for any JupyterLab or editor (VS Code...) of this user, root or not:
+# venvs/notebooks' Python, which imports kit, serving and DockerModel. Checked on every run, as the
+# venv's stamp cannot tell whether this user has it, and installed only where missing or stale.
+# On x86-64 it runs with OPENBLAS_CORETYPE=Haswell, as make does: notebook 01 then fits the
+# committed models however it is started (the Makefile says why).
+kernel_env=()
+[ "$(uname -m)" = x86_64 ] && kernel_env=(--env OPENBLAS_CORETYPE Haswell)
+kernel_installed() {
+  venvs/notebooks/bin/python - "${kernel_env[@]}" <<'PY'
+import json, sys
+from pathlib import Path
+from jupyter_core.paths import jupyter_data_dir
+try:
+    kernel = json.loads(Path(jupyter_data_dir(), "kernels", "docker-model-kit", "kernel.json").read_text())
+except (OSError, ValueError):
+    sys.exit(1)
+wanted_env = dict(zip(sys.argv[2::3], sys.argv[3::3]))
+sys.exit(kernel.get("argv", [None])[0] != sys.executable or kernel.get("display_name") != "docker-model kit"
+         or kernel.get("env", {}) != wanted_env)
+PY
+}
+if ! kernel_installed; then
+  say "installing the Jupyter kernel docker-model-kit (\"docker-model kit\") for user $(id -un)"
+  venvs/notebooks/bin/python -m ipykernel install --user --name docker-model-kit --display-name "docker-model kit" \
+    "${kernel_env[@]}" >&2
+fi
+# JupyterLab 4.3 asks on its first start whether to fetch Jupyter's news from the internet; the kit's
+# lab answers no beforehand (a default of venvs/notebooks only: a user's own setting still wins).
+lab_overrides=venvs/notebooks/share/jupyter/lab/settings/overrides.d
+mkdir -p "$lab_overrides"
+echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+  >"$lab_overrides/docker-model-kit.json"

@@ -1,5 +1,6 @@
 """Runs notebooks in order with papermill, each in a fresh kernel, from one Python process: papermill
 and nbformat take about a second to import, paid once here rather than once a notebook.
+Each runs in the kit's kernel, docker-model-kit (make setup installs it), as in `make lab`.
 
     venvs/notebooks/bin/python scripts/notebooks/run.py OUT_DIR NOTEBOOK...
 
@@ -24,7 +25,7 @@ def run(notebook, out_dir):
     log.addHandler(handler)
     try:
         papermill.execute_notebook(notebook, out_dir / notebook.name, cwd=notebook.parent,
-                                   kernel_name="python3", progress_bar=False)
+                                   kernel_name="docker-model-kit", progress_bar=False)
     finally:
         log.removeHandler(handler)
         handler.close()
