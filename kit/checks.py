@@ -62,10 +62,16 @@ def _test_set():
     return load_test_set()
 
 
+def _scored(n_rows=None, artifact="binary-lr.joblib"):
+    """The confusion counts of a committed model on the first n_rows test rows (all by default)."""
+    X_test, y_test = _test_set()
+    return _confusion(y_test[:n_rows], joblib.load(MODELS_DIR / artifact).predict(X_test[:n_rows]))
+
+
 # --- 01: training ----------------------------------------------------------------------------------
 
 def perceptron_counts(answer):
-    expected = _confusion(_test_set()[1], joblib.load(MODELS_DIR / "binary-percept.joblib").predict(_test_set()[0]))
+    expected = _scored(artifact="binary-percept.joblib")
     got = _counts(answer, "the Perceptron's confusion counts")
     _expect(got == expected, f"{got} is not the Perceptron's confusion matrix on the 513 test rows: did you "
                              "predict with binary-percept.joblib, and read confusion_matrix's ravel() as tn, fp, fn, tp?")
@@ -86,8 +92,7 @@ def unsure_rows(answer):
 # --- 02: the class, locally --------------------------------------------------------------------------
 
 def first_twenty_scores(answer):
-    X_test, y_test = _test_set()
-    expected = _confusion(y_test[:20], joblib.load(MODELS_DIR / "binary-lr.joblib").predict(X_test[:20]))
+    expected = _scored(20)
     got = _counts(answer, "the scores after feeding back the first 20 rows")
     _expect(got == expected, f"{got} is not what 20 rows give: use a fresh DockerModel (feedback_db=':memory:') "
                              "and send X_test[:20] with y_test[:20] in one send_feedback call.")
@@ -176,8 +181,7 @@ def precision_recall(precision, recall, metrics_url):
 
 
 def ten_rows_added(answer):
-    X_test, y_test = _test_set()
-    expected = _confusion(y_test[:10], joblib.load(MODELS_DIR / "binary-lr.joblib").predict(X_test[:10]))
+    expected = _scored(10)
     got = _counts(answer, "what the server's counters added (counted_since)")
     _expect(got == expected, f"{got} is not what the first ten rows add ({sum(got.values())} rows counted): read "
                              "the counters before, send X_test[:10] with y_test[:10], then counted_since(before, metrics_url)")
