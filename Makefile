@@ -92,8 +92,9 @@ exercises: setup ## Write the learners' copies of the notebooks, solutions taken
 refresh-notebooks: ## Copy the executed notebooks (build/executed) back into notebooks/, outputs kept
 	@$(NB_PYTHON) scripts/notebooks/clean.py build/executed notebooks
 
-reset-feedback: stop ## Delete the served model's feedback log (the docker-model-feedback volume)
-	@docker volume rm -f docker-model-feedback >/dev/null 2>&1 || true; rm -f build/feedback.sqlite*
+reset-feedback: stop ## Delete every feedback log: the served model's (docker-model-feedback), the replicas', the local server's
+	@if docker info >/dev/null 2>&1; then bash scripts/serve/scale.sh reset; docker volume rm -f docker-model-feedback >/dev/null 2>&1 || true; fi
+	@rm -f build/feedback.sqlite*
 
 clean: stop ## Remove environments, build outputs and the image
 	@rm -rf venvs build

@@ -15,9 +15,10 @@ def run(command, cwd=REPO_ROOT, env=None, show=True):
                                text=True, bufsize=1)
     lines = []
     for line in process.stdout:
-        lines.append(line.rstrip("\n"))
-        if show:
-            print(lines[-1], flush=True)
+        if line.strip():  # Docker's legacy builder and compose write many empty lines
+            lines.append(line.rstrip("\n"))
+            if show:
+                print(lines[-1], flush=True)
     if process.wait() != 0:
         raise subprocess.CalledProcessError(process.returncode, command, output="\n".join(lines[-30:]))
     return lines

@@ -90,3 +90,61 @@ def test_check_cells_fail_on_the_stub_and_nothing_else_does(path, learner_copies
             assert "not answered yet" in error.evalue
         else:
             assert error is None, (cell.source, error and error.evalue)
+
+
+# --- the checks refuse wrong answers, not only stubs ---------------------------------------------
+
+def refused(check, *args):
+    from kit.checks import NotYet
+
+    with pytest.raises(NotYet) as caught:
+        check(*args)
+    return str(caught.value)
+
+
+def test_checks_refuse_wrong_answers(capsys):
+    import pandas as pd
+
+    from DockerModel import DockerModel
+    from kit import checks
+    from kit.training import load_test_set
+
+    X_test, y_test = load_test_set()
+    # 01: the Perceptron's test counts (shown in the notebook) are not its training counts
+    assert "training rows" in refused(checks.perceptron_training_counts, {"tp": 309, "fp": 26, "tn": 161, "fn": 17})
+    assert "an int" in refused(checks.unsure_rows, 31.0)
+    # 02: seven rows fed back, but metrics() never called: typing 7 and 0 is not enough
+    seven = DockerModel(feedback_db=":memory:")
+    seven.send_feedback(X_test[:7], None, 0, y_test[:7])
+    assert "call its metrics()" in refused(checks.handed_out_once, 7, 0, seven)
+    assert "20 rows" in refused(checks.first_twenty_scores, {"tp": 20, "fp": 0, "tn": 0, "fn": 0})
+    # 05: precision from a page that holds other counts than the answer's
+    page = 'feedback_outcomes_total{outcome="tp",worker_id="1"} 30.0\nfeedback_outcomes_total{outcome="fp",worker_id="2"} 10.0\n'
+    assert "precision" in refused(checks.precision_recall, 0.9, 1.0, page)
+    checks.precision_recall(0.75, 1.0, page)
+    # 07: a mean of per-replica precisions passed off as the precision of the sums
+    shares = pd.DataFrame({"tp": [90, 10], "fp": [10, 10], "tn": [5, 5], "fn": [0, 0]})
+    assert "summed counts" in refused(checks.average_of_ratios, (0.9 + 0.5) / 2, (0.9 + 0.5) / 2, shares)
+    checks.average_of_ratios((0.9 + 0.5) / 2, 100 / 120, shares)
+    assert "Right:" in capsys.readouterr().out
+
+
+def test_a_false_positive_rule_that_records_nan_or_ignores_zero_is_refused():
+    import shutil
+
+    from kit import checks
+
+    if shutil.which("promtool") is None:
+        pytest.skip("no promtool: make monitor installs it")
+    plain_ratio = 'record: model:false_positive_rate:ratio\nexpr: sum(model:feedback_outcomes:sum{outcome="fp"}) / sum(model:feedback_outcomes:sum{outcome=~"fp|tn"})'
+    assert "promtool's unit tests fail" in refused(checks.false_positive_rate_rule, plain_ratio)
+
+
+def test_make_exercises_never_overwrites_a_learners_copy(tmp_path):
+    script = [sys.executable, str(REPO_ROOT / "scripts" / "notebooks" / "exercises.py"), str(tmp_path)]
+    subprocess.run(script, check=True, capture_output=True, timeout=120)
+    answered = tmp_path / "05_feedback_replay.ipynb"
+    answered.write_text(answered.read_text().replace("my_precision = ...", "my_precision = 0.95"))
+    again = subprocess.run(script, check=True, capture_output=True, text=True, timeout=120)
+    assert "my_precision = 0.95" in answered.read_text()
+    assert "kept 00_check_setup.ipynb" in again.stderr

@@ -45,8 +45,15 @@ def learner_copy(nb):
 def main(out_dir):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    kept = []
     for path in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        nbformat.write(learner_copy(nbformat.read(path, as_version=4)), out_dir / path.name)
+        target = out_dir / path.name
+        if target.exists():  # a learner's answers: never overwritten
+            kept.append(target.name)
+            continue
+        nbformat.write(learner_copy(nbformat.read(path, as_version=4)), target)
+    if kept:
+        print(f"[exercises] kept {', '.join(kept)}: they may hold answers (delete one to get a fresh copy)", file=sys.stderr)
     print(f"[exercises] learners' copies in {out_dir}/: open them with 'make lab LAB_DIR={out_dir}'", file=sys.stderr)
 
 
