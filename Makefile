@@ -16,7 +16,7 @@ export OPENBLAS_CORETYPE ?= Haswell
 endif
 
 .PHONY: help setup models image serve stop monitor monitor-stop scale scale-down run-notebooks test test-unit test-reliability \
-        lab exercises bundle refresh-notebooks reset-feedback clean bench article-image trace-image
+        lab exercises bundle refresh-notebooks reset-feedback clean bench article-image trace-image prometheus-rule
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench: ## Benchmark against the article, MLServer 1.7.1 and a bare WSGI floor, a
 
 trace-image: setup image ## Every module and shared object the served image loads (build/trace.json): how image/serving_modules.txt is made
 	@venvs/serving/bin/python image/trace_image.py $(IMAGE) build/trace.json
+
+prometheus-rule: setup ## Regenerate deploy/k8s/prometheusrule.yaml from monitoring/rules/*.yml (tests/test_k8s_manifests.py checks it)
+	@$(NB_PYTHON) deploy/k8s/generate_prometheus_rule.py
 
 LAB_DIR  ?= notebooks
 LAB_PORT ?= 8888
