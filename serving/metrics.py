@@ -13,6 +13,17 @@ from serving.feedback_log import OUTCOMES, ratios
 from serving.tuning import metrics_store
 
 
+# The HELP line of each metric on the metrics page (serving/tuning/metrics_exposition writes them).
+HELP = {
+    "feedback_outcomes": "Feedback rows scored by this worker process, by outcome: tp, fp, tn, fn. "
+                         "Summed over every series they are the model's confusion matrix.",
+    "accuracy": "Accuracy of all the feedback logged by the container: (TP + TN) / all.",
+    "precision": "Precision of all the feedback logged by the container: TP / (TP + FP).",
+    "recall": "Recall of all the feedback logged by the container: TP / (TP + FN).",
+    "f1_score": "F1 of all the feedback logged by the container.",
+}
+
+
 class FeedbackMetrics:
     def __init__(self, feedback_log):
         self.log = feedback_log

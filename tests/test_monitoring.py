@@ -17,7 +17,7 @@ from kit.client import ModelClient
 from kit.monitoring import MoreRowsThanExported, Prometheus, ensure_prometheus, stop_prometheus, wait_for_targets
 from kit.replay import replay_one_by_one
 from kit.training import load_test_set
-from tests import CURRENT
+from tests import CURRENT, served_with
 
 MONITORING = REPO_ROOT / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "docker-model.json"
@@ -209,3 +209,22 @@ def test_every_dashboard_query_returns_data(prometheus, replay):
 def test_no_alert_fires_on_a_healthy_replay(prometheus, replay):
     firing = {a["labels"]["alertname"] for a in prometheus.alerts() if a["state"] == "firing"}
     assert not firing & {"ModelAccuracyLow", "ModelTargetDown", "ModelPredictionErrors"}
+
+
+@pytest.mark.container
+@pytest.mark.skipif(not served_with("metrics_exposition"),
+                    reason="stock seldon-core repeats HELP and TYPE for every series")
+def test_the_metrics_page_is_prometheus_text_that_promtool_accepts(client, test_set):
+    import requests
+
+    from kit.client import METRICS_URL, parse_samples
+
+    X, y = test_set
+    client.feedback(X[:2], y[:2])  # counters and gauges with values in them
+    page = requests.get(METRICS_URL, timeout=5).text
+    done = subprocess.run([tool("promtool"), "check", "metrics"], input=page, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    families = [line.split()[2] for line in page.splitlines() if line.startswith("# TYPE ")]
+    assert len(families) == len(set(families)) and "feedback_outcomes_total" in families
+    series = [(name, tuple(sorted(labels.items()))) for name, labels, _ in parse_samples(page)]
+    assert len(series) == len(set(series))

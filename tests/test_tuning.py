@@ -167,3 +167,18 @@ def test_the_server_refuses_to_start_when_a_step_does_not_fit():
     done = serving_python("-m", "serving", "--help", env={"SERVING_TUNING": "metrics_store,no_such_step"})
     assert done.returncode != 0
     assert "serving.tuning: unknown step(s) ['no_such_step']" in done.stderr
+
+
+def test_metrics_exposition_merges_the_series_of_a_family_under_one_help_and_type():
+    from types import SimpleNamespace
+
+    from serving.tuning.metrics_exposition import merged
+
+    def family(name, kind, sample):
+        return SimpleNamespace(name=name, type=kind, documentation="", samples=[sample])
+
+    families = merged([family("feedback_outcomes", "counter", "tp of worker 1"), family("accuracy", "gauge", "a"),
+                       family("feedback_outcomes", "counter", "tp of worker 2")],
+                      {"feedback_outcomes": "the confusion matrix"})
+    assert [(f.name, f.documentation, f.samples) for f in families] == [
+        ("feedback_outcomes", "the confusion matrix", ["tp of worker 1", "tp of worker 2"]), ("accuracy", "", ["a"])]

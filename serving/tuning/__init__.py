@@ -1,6 +1,7 @@
-"""Every adjustment the kit makes to other libraries' behaviour, for speed and start-up time.
+"""Every adjustment the kit makes to other libraries' behaviour: for speed and start-up time, and one
+for the format of the metrics page (metrics_exposition).
 
-None of it is needed for correctness, and none of it happens on import: `apply()`, called once as the
+None of it changes what is served or counted, and none of it happens on import: `apply()`, called once as the
 server starts (serving/__main__.py), installs the steps SERVING_TUNING names, after checking that
 the versions each was written for are the ones installed (a step leaning on another library's
 internals must not guess). `make bench` measures what each step buys (bench/README.md).
@@ -28,8 +29,11 @@ STEPS = {
                         "one JSON encoder for every response; CORS work only for cross-origin requests"),
     "keepalive_worker": ({"gunicorn": "20.1.0", "seldon-core": "1.17.1"},
                          "one-thread workers answer their keep-alive connections in turn"),
+    "metrics_exposition": ({"seldon-core": "1.17.1"},
+                           "the metrics page has one HELP and TYPE line per family (promtool check metrics)"),
 }
-ABLATION_ORDER = ["metrics_store", "rest_shortcut", "flask_responses", "keepalive_worker", "fast_start"]
+ABLATION_ORDER = ["metrics_store", "rest_shortcut", "flask_responses", "keepalive_worker", "fast_start",
+                  "metrics_exposition"]
 
 
 class TuningRefused(SystemExit):
