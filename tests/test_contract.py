@@ -178,3 +178,23 @@ def test_seldon_client_rest_and_grpc(client):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == {"rest": [0], "grpc": [0]}
+
+
+@pytest.mark.skipif(not served_with("grpc_status"), reason="stock seldon-core: a refused gRPC request ends UNKNOWN")
+def test_grpc_refuses_bad_requests_with_invalid_argument_and_the_rest_message(client):
+    """Over gRPC (from the serving environment), what REST answers 400 ends with INVALID_ARGUMENT and
+    the same message; a good request still succeeds."""
+    done = subprocess.run([str(REPO_ROOT / "venvs" / "serving" / "bin" / "python"),
+                           str(Path(__file__).parent / "grpc_bad_request_check.py")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    answers = json.loads(done.stdout.splitlines()[-1])
+    assert answers.pop("a good row") == ["OK", ""]
+    assert {code for code, _ in answers.values()} == {"INVALID_ARGUMENT"}
+    row = [0.5] * 29
+    rest = requests.post(client.base_url + "/api/v1.0/predictions", timeout=10,
+                         json={"data": {"tensor": {"shape": [1, 29], "values": row}}})
+    assert rest.status_code == 400
+    assert answers["29 features"][1] == rest.json()["status"]["info"] == "each row must have 30 features, got 29"
+    assert answers["NaN"][1] == "features must be finite: row 0, column 0 is nan"
+    assert answers["truth label 2"][1].startswith("truth labels must be 0 or 1")

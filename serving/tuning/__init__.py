@@ -1,5 +1,5 @@
-"""Every adjustment the kit makes to other libraries' behaviour: for speed and start-up time, and one
-for the format of the metrics page (metrics_exposition).
+"""Every adjustment the kit makes to other libraries' behaviour: for speed and start-up time, and two
+for what clients read: the metrics page's format (metrics_exposition), gRPC's status codes (grpc_status).
 
 None of it changes what is served or counted, and none of it happens on import: `apply()`, called once as the
 server starts (serving/__main__.py), installs the steps SERVING_TUNING names, after checking that
@@ -31,9 +31,11 @@ STEPS = {
                          "one-thread workers answer their keep-alive connections in turn"),
     "metrics_exposition": ({"seldon-core": "1.17.1"},
                            "the metrics page has one HELP and TYPE line per family (promtool check metrics)"),
+    "grpc_status": ({"seldon-core": "1.17.1"},
+                    "a request the model refuses ends with INVALID_ARGUMENT over gRPC, not UNKNOWN"),
 }
 ABLATION_ORDER = ["metrics_store", "rest_shortcut", "flask_responses", "keepalive_worker", "fast_start",
-                  "metrics_exposition"]
+                  "metrics_exposition", "grpc_status"]
 
 
 class TuningRefused(SystemExit):
