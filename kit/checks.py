@@ -15,8 +15,7 @@ import numpy as np
 import requests
 
 from kit import MODELS_DIR, REPO_ROOT
-
-OUTCOMES = ("tp", "fp", "tn", "fn")
+from serving.feedback_log import OUTCOMES
 
 
 class NotYet(AssertionError):
@@ -48,12 +47,9 @@ def _counts(answer, what):
 
 
 def _confusion(y_true, y_pred):
-    from serving.feedback_log import outcome_of
+    from kit.training import evaluate
 
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for p, t in zip(y_pred, y_true):
-        counts[outcome_of(int(p), int(t))] += 1
-    return counts
+    return {o: evaluate(y_true, y_pred)[o] for o in OUTCOMES}
 
 
 def _test_set():
@@ -187,15 +183,12 @@ def bad_request(status, message, model_url, row):
 # --- 05: feedback ------------------------------------------------------------------------------------
 
 def precision_recall(precision, recall, metrics_text):
-    from kit.client import parse_samples
+    from kit.client import outcomes_in
 
     _given(metrics_text, "the metrics page you read (its text)")
     _given(precision, "the precision you computed from its lines")
     _given(recall, "the recall")
-    c = dict.fromkeys(OUTCOMES, 0)
-    for name, labels, value in parse_samples(metrics_text):
-        if name == "feedback_outcomes_total":
-            c[labels["outcome"]] += int(value)
+    c = outcomes_in(metrics_text)
     _expect(c["tp"] + c["fp"] > 0, "that page holds no feedback_outcomes_total lines with feedback: read "
                                    "requests.get(metrics_url).text after the replay")
     exact = {"precision": c["tp"] / (c["tp"] + c["fp"]), "recall": c["tp"] / (c["tp"] + c["fn"])}

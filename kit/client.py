@@ -3,9 +3,10 @@ import os
 
 import requests
 
+from serving.feedback_log import OUTCOMES
+
 MODEL_URL = os.environ.get("MODEL_URL", "http://localhost:9000")
 METRICS_URL = os.environ.get("METRICS_URL", "http://localhost:6000/metrics")
-OUTCOMES = ("tp", "fp", "tn", "fn")
 
 
 class ModelError(Exception):
@@ -71,11 +72,15 @@ def parse_samples(text):
     return samples
 
 
-def outcome_totals(metrics_url=METRICS_URL):
-    """The confusion matrix as the server exports it: feedback_outcomes_total summed by outcome."""
-    text = requests.get(metrics_url, timeout=5).text
+def outcomes_in(text):
+    """The confusion matrix a metrics page holds: feedback_outcomes_total summed by outcome."""
     totals = dict.fromkeys(OUTCOMES, 0)
     for name, labels, value in parse_samples(text):
         if name == "feedback_outcomes_total":
             totals[labels["outcome"]] += int(value)
     return totals
+
+
+def outcome_totals(metrics_url=METRICS_URL):
+    """The confusion matrix as the server exports it now."""
+    return outcomes_in(requests.get(metrics_url, timeout=5).text)

@@ -2,7 +2,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-OUTCOMES = ("tp", "fp", "tn", "fn")
+from serving.feedback_log import OUTCOMES
+
 CLASS_NAMES = {0: "malignant (0)", 1: "benign (1)"}
 
 

@@ -12,10 +12,10 @@ import requests
 
 from kit import REPO_ROOT
 from kit.progress import run, wait_until
+from serving.feedback_log import OUTCOMES
 
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090")
 MONITOR = REPO_ROOT / "monitoring" / "monitor.sh"
-OUTCOMES = ("tp", "fp", "tn", "fn")
 # Prometheus's --query.lookback-delta (monitoring/monitor.sh): a series without a sample for that long
 # is no longer in query results.
 LOOKBACK_SECONDS = 30
@@ -140,19 +140,11 @@ class Prometheus:
         `make run-notebooks`) got no staleness marker, so after a restart they count until they
         are older than the lookback (LOOKBACK_SECONDS). Raises, after `timeout`, while other
         clients keep sending feedback."""
-        print(f"waiting up to {timeout} s for Prometheus to have scraped every feedback row the servers export ...",
-              end=" ", flush=True)
-        start = time.monotonic()
-        while True:
-            try:
-                total = int(self.wait_for_rows(self.exported_rows(instance), timeout=3, instance=instance))
-                print(f"done in {time.monotonic() - start:.1f} s", flush=True)
-                return total
-            except (TimeoutError, MoreRowsThanExported):
-                if time.monotonic() - start > timeout:
-                    print("timed out", flush=True)
-                    raise
-                time.sleep(1)
+        # In a list: a total of 0 rows is an answer too.
+        scraped = wait_until(lambda: [int(self.wait_for_rows(self.exported_rows(instance), timeout=3, instance=instance))],
+                             "Prometheus to have scraped every feedback row the servers export", timeout,
+                             not_yet=(TimeoutError, MoreRowsThanExported))
+        return scraped[0]
 
     def frame(self, exprs, start, end, step=2):
         """A pandas DataFrame of range queries, one column per {name: expr} (one series each),

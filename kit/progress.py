@@ -24,17 +24,21 @@ def run(command, cwd=REPO_ROOT, env=None, show=True):
     return lines
 
 
-def wait_until(condition, what, timeout, interval=1.0):
+def wait_until(condition, what, timeout, interval=1.0, not_yet=()):
     """Polls condition() until it returns something true; prints one line before and one after.
-    Returns that value, or raises TimeoutError after `timeout` seconds."""
+    Returns that value. condition() may also say "not yet" by raising one of the `not_yet`
+    exceptions: after `timeout` seconds the last of them is raised, else TimeoutError."""
     print(f"waiting up to {timeout:.0f} s for {what} ...", end=" ", flush=True)
     start = time.monotonic()
     while True:
-        value = condition()
+        try:
+            value, last = condition(), None
+        except not_yet as err:
+            value, last = None, err
         if value:
             print(f"done in {time.monotonic() - start:.1f} s", flush=True)
             return value
         if time.monotonic() - start > timeout:
             print("timed out", flush=True)
-            raise TimeoutError(f"{what}: not after {timeout:.0f} s")
+            raise last or TimeoutError(f"{what}: not after {timeout:.0f} s")
         time.sleep(interval)

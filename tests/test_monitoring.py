@@ -129,6 +129,12 @@ def test_caught_up_waits_for_the_series_of_a_server_gone_unmarked_to_leave_the_l
     assert prom.queries == 4
 
 
+def test_caught_up_returns_at_once_when_the_servers_export_no_row_and_prometheus_agrees():
+    prom = PrometheusWithLeftoverSeries(exported=0, extra=0, queries=0)
+    assert prom.caught_up(timeout=20) == 0
+    assert prom.queries == 1
+
+
 def test_caught_up_says_so_when_more_rows_keep_coming_than_the_servers_export():
     prom = PrometheusWithLeftoverSeries(exported=1539, extra=513, queries=10 ** 6)
     with pytest.raises(MoreRowsThanExported, match="513 feedback rows more than expected"):

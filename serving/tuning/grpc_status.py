@@ -3,7 +3,6 @@ a 4xx over REST) ends with INVALID_ARGUMENT and the same message, as gRPC's conv
 KServe's) has it. seldon-core 1.17.1 lets the exception reach grpcio, which then answers UNKNOWN, the
 code of a server fault; server faults keep it.
 """
-WRITTEN_FOR = {"seldon-core": "1.17.1"}
 
 
 def refusing_bad_input(method):

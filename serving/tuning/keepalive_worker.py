@@ -22,7 +22,6 @@ from concurrent import futures
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-WRITTEN_FOR = {"gunicorn": "20.1.0", "seldon-core": "1.17.1"}
 STALLED_CLIENT_SECONDS = 5
 
 

@@ -7,7 +7,6 @@ metrics` and stricter parsers of the format stop at the second TYPE line. Here t
 name and type are yielded as one family: the same series, the same values, under the HELP text
 serving/metrics.py gives (seldon-core gives none).
 """
-WRITTEN_FOR = {"seldon-core": "1.17.1"}
 
 
 def merged(families, help_texts):

@@ -18,7 +18,6 @@ import contextlib
 import os
 import threading
 
-WRITTEN_FOR = {"seldon-core": "1.17.1"}
 
 _instances = []
 _stored = {}  # (pid, type, key, tags) -> last value this process stored
