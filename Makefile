@@ -48,11 +48,13 @@ monitor-stop: ## Stop Prometheus and the probe exporter
 
 REPLICAS ?= 3
 WORKERS  ?= 2
-scale: image ## Start REPLICAS (1-3) replicas x WORKERS workers: REST 900i, metrics 600i (deploy/compose.scale.yml)
+WEIGHTS  ?=
+export WEIGHTS
+scale: image ## REPLICAS (1-3) x WORKERS workers behind nginx on :9000 (REST) and :5000 (gRPC); WEIGHTS=3,1 splits unevenly; metrics 600i
 	@bash scripts/serve/scale.sh up $(REPLICAS) $(WORKERS)
 	@bash monitoring/monitor.sh refresh
 
-scale-down: ## Stop the scaled-out replicas (their feedback volumes are kept)
+scale-down: ## Stop the balancer and the scaled-out replicas (their feedback volumes are kept)
 	@bash scripts/serve/scale.sh down
 	@bash monitoring/monitor.sh refresh
 

@@ -1,4 +1,5 @@
 """Starting and stopping the model server from a notebook, through the project's own script."""
+import os
 import shutil
 import subprocess
 
@@ -50,11 +51,15 @@ def feedback_log_rows(container="docker-model"):
     return FeedbackLog(str(REPO_ROOT / "build" / "feedback.sqlite")).rows()
 
 
-def scale(replicas=3, workers=2, show=True):
-    """Starts the replicas of deploy/compose.scale.yml (scripts/serve/scale.sh); returns their REST and metrics URLs."""
-    run(["bash", "scripts/serve/scale.sh", "up", str(replicas), str(workers)], show=show)
-    urls = [f"http://localhost:900{i}" for i in range(1, replicas + 1)]
-    return urls, [f"http://localhost:600{i}/metrics" for i in range(1, replicas + 1)]
+BALANCER_URL = "http://localhost:9000"
+
+
+def scale(replicas=3, workers=2, weights=None, show=True):
+    """Starts the replicas of deploy/compose.scale.yml behind the balancer (scripts/serve/scale.sh);
+    returns the balancer's URL, the one clients call, and the replicas' metrics URLs."""
+    env = None if weights is None else {**os.environ, "WEIGHTS": ",".join(str(w) for w in weights)}
+    run(["bash", "scripts/serve/scale.sh", "up", str(replicas), str(workers)], show=show, env=env)
+    return BALANCER_URL, [f"http://localhost:600{i}/metrics" for i in range(1, replicas + 1)]
 
 
 def scale_down(show=True):

@@ -23,6 +23,9 @@ pytestmark = [pytest.mark.container,
               pytest.mark.skipif(not engine_available(), reason="needs a Docker engine")]
 
 SCALE = REPO_ROOT / "scripts" / "serve" / "scale.sh"
+SERVE = REPO_ROOT / "scripts" / "serve" / "serve.sh"
+BALANCER = "http://127.0.0.1:9000"  # make scale's one URL, in front of the replicas 9001-9003
+REPLICA_URLS = [f"http://127.0.0.1:900{i}" for i in (1, 2, 3)]
 
 
 def expected_outcomes(rows_labels, model_predictions):
@@ -34,19 +37,22 @@ def expected_outcomes(rows_labels, model_predictions):
 
 @pytest.fixture(scope="module")
 def replicas():
-    """Three replicas of two workers each (make scale), stopped afterwards unless already running."""
-    was_running = all(ModelClient(f"http://127.0.0.1:900{i}").is_up() for i in (1, 2, 3))
+    """Three replicas of two workers each behind the balancer (make scale): its URL and the replicas'
+    metrics. Afterwards :9000 is given back to the single container if it answered there before."""
+    single_was_serving = subprocess.run(["docker", "ps", "-q", "-f", "name=^docker-model$"],
+                                        capture_output=True, text=True).stdout.strip() != ""
     subprocess.run(["bash", str(SCALE), "up", "3", "2"], check=True, capture_output=True)
-    yield [f"http://127.0.0.1:900{i}" for i in (1, 2, 3)], [f"http://127.0.0.1:600{i}/metrics" for i in (1, 2, 3)]
-    if not was_running:
-        subprocess.run(["bash", str(SCALE), "down"], check=True, capture_output=True)
+    yield BALANCER, [f"http://127.0.0.1:600{i}/metrics" for i in (1, 2, 3)]
+    subprocess.run(["bash", str(SCALE), "down"], check=True, capture_output=True)
+    if single_was_serving:
+        subprocess.run(["bash", str(SERVE), "start"], check=True, capture_output=True)
 
 
 def _scale_replay(replicas, test_set, repeats):
-    urls, metrics = replicas
+    url, metrics = replicas
     X, y = test_set
     before = totals_across(metrics)
-    acknowledged, failures = replay_concurrently(urls, X, y, repeats=repeats, clients=8)
+    acknowledged, failures = replay_concurrently([url], X, y, repeats=repeats, clients=8)
     after = totals_across(metrics)
     assert failures == []
     assert acknowledged == repeats * len(X)
@@ -57,6 +63,82 @@ def test_three_replicas_of_two_workers_count_exactly(replicas, test_set):
     _scale_replay(replicas, test_set, repeats=1)
 
 
+def test_every_replica_answers_through_the_balancer(replicas, test_set):
+    url, metrics = replicas
+    X, _ = test_set
+    before = [sum(outcome_totals(m).values()) for m in metrics]
+    client = ModelClient(url)
+    for row in X[:30]:
+        client.feedback([row], [1])
+    shares = [sum(outcome_totals(m).values()) - b for m, b in zip(metrics, before)]
+    assert sum(shares) == 30 and all(share >= 5 for share in shares), shares
+
+
+def _predict_under_load(url, row, seconds, during):
+    """Predictions from six clients for `seconds`, `during()` run after one second; (answered, errors)."""
+    answered, errors, stop = [0], [], threading.Event()
+
+    def load():
+        session = requests.Session()
+        while not stop.is_set():
+            try:
+                answer = session.post(url + "/api/v1.0/predictions", json={"data": {"ndarray": [row]}}, timeout=30)
+                if answer.status_code == 200 and "ndarray" in answer.json()["data"]:
+                    answered[0] += 1
+                else:
+                    errors.append(f"{answer.status_code} {answer.text[:200]}")
+            except requests.RequestException as err:
+                errors.append(repr(err))
+
+    clients = [threading.Thread(target=load) for _ in range(6)]
+    for c in clients:
+        c.start()
+    time.sleep(1)
+    during()
+    time.sleep(seconds - 1)
+    stop.set()
+    for c in clients:
+        c.join()
+    return answered[0], errors
+
+
+def test_a_replica_killed_under_load_fails_over_unseen(replicas, test_set):
+    url, _ = replicas
+    X, _ = test_set
+    answered, errors = _predict_under_load(url, list(X[0]), 4, lambda: docker("kill", "docker-model-r2"))
+    docker("start", "docker-model-r2")
+    wait_healthy(REPLICA_URLS[1])
+    print(f"replica 2 killed under load: {answered} predictions answered, {len(errors)} errors")
+    assert errors == [] and answered > 100
+
+
+def test_the_balancer_never_sends_a_feedback_call_twice(replicas, test_set):
+    """Replica 2 frozen: the calls it holds time out at the balancer (10 s), which answers them 503
+    and sends none to another replica; thawed, replica 2 answers them: each is counted once."""
+    url, metrics = replicas
+    X, y = test_set
+    before = totals_across(metrics)
+    docker("pause", "docker-model-r2")
+    try:
+        statuses = []
+
+        def send(i):
+            answer = requests.post(url + "/api/v1.0/feedback", json=feedback_payload([X[i]], [y[i]]), timeout=30)
+            statuses.append(answer.status_code)
+
+        senders = [threading.Thread(target=send, args=(i,)) for i in range(6)]
+        for s in senders:
+            s.start()
+        for s in senders:
+            s.join()
+    finally:
+        docker("unpause", "docker-model-r2")
+    wait_healthy(REPLICA_URLS[1])
+    after = totals_across(metrics)
+    assert sorted(statuses).count(503) >= 1, statuses  # some reached the frozen replica
+    assert sum(after.values()) - sum(before.values()) == 6, (statuses, before, after)
+
+
 @pytest.mark.reliability
 def test_ten_replays_from_eight_clients_count_exactly_ten_times(replicas, test_set):
     _scale_replay(replicas, test_set, repeats=10)
@@ -64,19 +146,19 @@ def test_ten_replays_from_eight_clients_count_exactly_ten_times(replicas, test_s
 
 @pytest.mark.reliability
 def test_rolling_restart_of_replicas_loses_and_doubles_nothing(replicas, test_set):
-    urls, metrics = replicas
+    url, metrics = replicas
     X, y = test_set
     before = totals_across(metrics)
     result = {}
     replay = threading.Thread(target=lambda: result.update(zip(
-        ("acknowledged", "failures"), replay_concurrently(urls, X, y, repeats=4, clients=6, retry_refused_for=30))))
+        ("acknowledged", "failures"), replay_concurrently([url], X, y, repeats=4, clients=6, retry_refused_for=30))))
     replay.start()
     for i in (1, 2, 3):
         time.sleep(1)
         docker("restart", "-t", "10", f"docker-model-r{i}")
     replay.join()
-    for url in urls:
-        wait_healthy(url)
+    for replica in REPLICA_URLS:
+        wait_healthy(replica)
     after = totals_across(metrics)
     assert result["failures"] == []
     assert {o: after[o] - before[o] for o in OUTCOMES} == {o: 4 * n for o, n in CURRENT.items()}

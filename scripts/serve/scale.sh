@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts REPLICAS (1-3) replicas of the model with WORKERS gunicorn workers each, from
-# deploy/compose.scale.yml, and waits until each answers; or stops them.
+# deploy/compose.scale.yml, waits until each answers, and puts the balancer (balancer/balancer.sh,
+# nginx) in front of them on the article's ports: REST 9000, gRPC 5000. Or stops them all.
 #   scripts/serve/scale.sh up [REPLICAS] [WORKERS] | down | reset
+# WEIGHTS=3,1 (one per replica) splits the traffic unevenly; the default is even.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export IMAGE=${IMAGE:-docker-model:$(cat VERSION)}
@@ -13,6 +15,10 @@ case "${1:-up}" in
     replicas=${2:-3}; export WORKERS=${3:-2}
     [[ "$replicas" =~ ^[1-3]$ ]] || { say "REPLICAS must be 1, 2 or 3 (deploy/compose.scale.yml defines three)"; exit 2; }
     docker image inspect "$IMAGE" >/dev/null 2>&1 || { say "no image $IMAGE: run 'make image' first"; exit 1; }
+    if [ "$(docker ps -q -f name=^docker-model$)" ]; then
+      say "stopping the single container of make serve: the replicas answer on :9000 now (its feedback volume is kept)"
+      bash scripts/serve/serve.sh stop
+    fi
     services=(); for i in $(seq 1 "$replicas"); do services+=("r$i"); done
     say "\$ ${compose[*]} up -d --no-recreate ${services[*]}"
     "${compose[@]}" up -d --no-recreate "${services[@]}" 2>&1 | grep -v "^$" >&2 || true
@@ -25,8 +31,12 @@ case "${1:-up}" in
         || { docker logs --tail 20 "docker-model-r$i" >&2; say "replica $i did not become healthy"; exit 1; }
       say "replica $i: REST http://localhost:900$i, metrics http://localhost:600$i/metrics ($WORKERS workers)"
     done
+    weights=${WEIGHTS:-$(printf '1,%.0s' $(seq 1 "$replicas") | sed 's/,$//')}
+    [ "$(tr ',' '\n' <<<"$weights" | wc -l)" = "$replicas" ] \
+      || { say "WEIGHTS=$weights must give one weight per replica ($replicas)"; exit 2; }
+    bash balancer/balancer.sh start "$weights"
     ;;
-  down) "${compose[@]}" down 2>&1 | grep -v "^$" >&2 || true ;;
-  reset) "${compose[@]}" down -v 2>&1 | grep -v "^$" >&2 || true ;;
+  down) bash balancer/balancer.sh stop; "${compose[@]}" down 2>&1 | grep -v "^$" >&2 || true ;;
+  reset) bash balancer/balancer.sh stop; "${compose[@]}" down -v 2>&1 | grep -v "^$" >&2 || true ;;
   *) echo "usage: $0 up [REPLICAS] [WORKERS] | down | reset" >&2; exit 2 ;;
 esac

@@ -30,7 +30,16 @@ wait_ready() {
   return 1
 }
 
+# :9000 is answered either by this server or by the balancer of `make scale`: starting one stops the other.
+stop_scaled_out() {
+  if bash balancer/balancer.sh status >/dev/null 2>&1; then
+    say "stopping make scale's balancer and replicas: one server answers on :9000 now (their volumes are kept)"
+    bash scripts/serve/scale.sh down
+  fi
+}
+
 start_container() {
+  stop_scaled_out
   if [ "$(docker ps -q -f "name=^${name}$")" ]; then
     wait_ready && { say "$name is already running"; return; }
   fi

@@ -29,13 +29,16 @@ STEPS = {
                         "one JSON encoder for every response; CORS work only for cross-origin requests"),
     "keepalive_worker": ({"gunicorn": "20.1.0", "seldon-core": "1.17.1"},
                          "one-thread workers answer their keep-alive connections in turn"),
+    "whole_responses": ({"gunicorn": "20.1.0"},
+                        "a REST response's headers and body leave in one write: a replica killed "
+                        "mid-answer never leaves the balancer half a response to fail over"),
     "metrics_exposition": ({"seldon-core": "1.17.1"},
                            "the metrics page has one HELP and TYPE line per family (promtool check metrics)"),
     "grpc_status": ({"seldon-core": "1.17.1"},
                     "a request the model refuses ends with INVALID_ARGUMENT over gRPC, not UNKNOWN"),
 }
 ABLATION_ORDER = ["metrics_store", "rest_shortcut", "flask_responses", "keepalive_worker", "fast_start",
-                  "metrics_exposition", "grpc_status"]
+                  "whole_responses", "metrics_exposition", "grpc_status"]
 
 
 class TuningRefused(SystemExit):
