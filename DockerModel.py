@@ -10,10 +10,12 @@ import threading
 
 import numpy as np
 
-from serving.artifacts import DEFAULT_MODEL_PATH, load_verified
+from serving.artifacts import DEFAULT_MODEL_PATH, load_verified, served_versions
 from serving.feedback_log import FeedbackLog, Score
 from serving.metrics import FeedbackMetrics
-from serving.validation import N_FEATURES, check_features, check_truth
+from serving.peers import forward_feedback
+from serving.prediction_ids import REPLICA, replica_of
+from serving.validation import N_FEATURES, check_features, check_response, check_truth
 
 
 class DockerModel:
@@ -28,6 +30,7 @@ class DockerModel:
             self.model, self.model_version = load_verified(self.model_name)
         else:
             self.model, self.model_version = model, f"injected:{type(model).__name__}"
+        self.served_versions = served_versions(DEFAULT_MODEL_PATH) | {self.model_version}
         self.feedback = FeedbackLog(feedback_db or os.environ.get("FEEDBACK_DB", ":memory:"))
         self.figures = FeedbackMetrics(self.feedback)
         self.last_request = threading.local()
@@ -41,12 +44,32 @@ class DockerModel:
         self.last_request.shape = str(X.shape)
         return self.model.predict(X)
 
-    def send_feedback(self, features, feature_names, reward, truth, routing=""):
+    def send_feedback(self, features, feature_names, reward, truth, routing="", response=None):
+        """response: the prediction's response, as Seldon's Feedback message carries it. Without it the
+        rows are scored as sent; with it, by the predictions it holds, for the model version it names,
+        once however often the call is sent, in the log of the replica that made the prediction."""
         X = check_features(features)
         y = check_truth(truth, len(X))
         self.last_request.shape = str(X.shape)
-        self.figures.log_feedback(X, self.model.predict(X), y, self.model_version)
+        if response is None:
+            self.figures.log_feedback(X, self.model.predict(X), y, self.model_version)
+            return []
+        answered = check_response(response, len(X), self.served_versions)
+        owner = replica_of(answered.puid)
+        if owner and owner != REPLICA:
+            forward_feedback(owner, X, y, response)
+        else:
+            self.figures.log_feedback(X, answered.predictions, y, answered.model_version, puid=answered.puid)
         return []
+
+    def send_feedback_raw(self, feedback):
+        """What seldon-core calls instead of send_feedback over gRPC and on its own REST route: the whole
+        Feedback message, whose `response` send_feedback's other arguments leave out."""
+        from serving.feedback_message import feedback_answer, feedback_parts
+
+        rows, labels, reward, response = feedback_parts(feedback)
+        self.send_feedback(rows, None, reward, labels, response=response)
+        return feedback_answer(self, feedback)
 
     def metrics(self):
         """accuracy, precision, recall and f1_score over all the feedback logged, and the confusion

@@ -21,8 +21,13 @@ def prediction_payload(rows):
     return {"data": {"ndarray": [[float(v) for v in row] for row in rows]}}
 
 
-def feedback_payload(rows, labels):
-    return {"request": prediction_payload(rows), "truth": {"data": {"ndarray": [int(t) for t in labels]}}}
+def feedback_payload(rows, labels, response=None):
+    """Seldon's Feedback message; with `response`, the prediction's answer, it is counted once however
+    often it is sent."""
+    payload = {"request": prediction_payload(rows), "truth": {"data": {"ndarray": [int(t) for t in labels]}}}
+    if response is not None:
+        payload["response"] = response
+    return payload
 
 
 class ModelClient:
@@ -45,9 +50,10 @@ class ModelClient:
         """The full response to a prediction request for these rows."""
         return self._post("/api/v1.0/predictions", prediction_payload(rows))
 
-    def feedback(self, rows, labels):
-        """The full response to a feedback call carrying these rows and their true labels."""
-        return self._post("/api/v1.0/feedback", feedback_payload(rows, labels))
+    def feedback(self, rows, labels, response=None):
+        """The full response to a feedback call carrying these rows and their true labels, and, if
+        given, the response their prediction was answered with."""
+        return self._post("/api/v1.0/feedback", feedback_payload(rows, labels, response))
 
     def is_up(self):
         try:

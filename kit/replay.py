@@ -88,6 +88,45 @@ def replay_concurrently(base_urls, X, y, repeats=1, clients=8, retry_refused_for
     return sum(ok for ok, _ in results), [f for _, failed in results for f in failed]
 
 
+def replay_exactly_once(url, X, y, repeats=1, clients=8, retry_for=60.0):
+    """Asks for each row's prediction, then sends its feedback with the prediction's response, from
+    `clients` threads; every call without an answer (refused, reset, timed out, 5xx) is sent again
+    until answered, for at most `retry_for` seconds each. Returns (acknowledged, calls sent again)."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from kit.client import ModelClient, ModelError
+
+    def answered(call):
+        deadline = time.monotonic() + retry_for
+        again = 0
+        while True:
+            try:
+                return call(), again
+            except (requests.RequestException, ModelError) as err:
+                if isinstance(err, ModelError) and err.status < 500 or time.monotonic() > deadline:
+                    raise
+                again += 1
+                time.sleep(0.1)
+
+    jobs = list(zip(X, y)) * repeats
+
+    def run(shard):
+        client = ModelClient(url, timeout=15)
+        ok = sent_again = 0
+        for row, label in shard:
+            response, again_p = answered(lambda: client.predict([row]))
+            _, again_f = answered(lambda: client.feedback([row], [label], response=response))
+            ok, sent_again = ok + 1, sent_again + again_p + again_f
+        return ok, sent_again
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(run, [jobs[k::clients] for k in range(clients)]))
+    return sum(ok for ok, _ in results), sum(again for _, again in results)
+
+
 def totals_across(metrics_urls):
     """feedback_outcomes_total summed by outcome over every series of every replica."""
     totals = dict.fromkeys(OUTCOMES, 0)

@@ -25,6 +25,16 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def version_of(name, sha256):
+    return f"{name}@{sha256[:12]}"
+
+
+def served_versions(path):
+    """The versions of every artifact models/metadata.json records beside `path`: the models the kit serves."""
+    with open(os.path.join(os.path.dirname(path), "metadata.json")) as f:
+        return {version_of(name, m["sha256"]) for name, m in json.load(f)["models"].items()}
+
+
 def load_verified(path):
     """(the fitted model, its version 'name@sha256-prefix'), after checking the artifact against
     the metadata written beside it at training time; ModelMismatch otherwise."""
@@ -45,7 +55,7 @@ def load_verified(path):
     if trained_with != sklearn.__version__:
         raise ModelMismatch(f"{name} was trained with scikit-learn {trained_with}, this environment has "
                             f"{sklearn.__version__}: pin the same version (constraints.txt) or retrain")
-    version = f"{name}@{actual[:12]}"
+    version = version_of(name, actual)
     model = joblib.load(path)
     logger.info("Model %s loaded and verified", version)
     return model, version

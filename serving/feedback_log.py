@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS feedback (
     truth         INTEGER NOT NULL,
     outcome       TEXT    NOT NULL
 );
+-- One row per feedback call that named its prediction (the puid of the response it carried), with
+-- a digest of what it fed back: the same call again is recognised, another one for the same
+-- prediction refused.
+CREATE TABLE IF NOT EXISTS answered_calls (puid TEXT PRIMARY KEY, digest TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS totals (outcome TEXT PRIMARY KEY, n INTEGER NOT NULL);
 INSERT OR IGNORE INTO totals VALUES ('tp', 0), ('fp', 0), ('tn', 0), ('fn', 0);
 CREATE TABLE IF NOT EXISTS exported (
@@ -35,6 +39,10 @@ CREATE TABLE IF NOT EXISTS exported (
     PRIMARY KEY (exporter, outcome)
 );
 """
+
+
+class AlreadyFedBack(ValueError):
+    """Feedback for a prediction whose feedback was logged already, with other rows or labels."""
 
 
 def outcome_of(prediction, truth):
@@ -126,9 +134,11 @@ class FeedbackLog:
                 raise
             conn.execute("COMMIT")
 
-    def append(self, features, predictions, truths, model_version, exporter=None):
+    def append(self, features, predictions, truths, model_version, exporter=None, puid=None, digest=None):
         """Stores one feedback call (any number of rows) atomically; returns its outcome counts.
-        With `exporter`, they are credited to it in the same transaction (see claim_unexported)."""
+        With `exporter`, they are credited to it in the same transaction (see claim_unexported).
+        With `puid` (and the `digest` of what is fed back), a call for that prediction is stored once:
+        the same call again stores nothing and returns None; another one raises AlreadyFedBack."""
         now = time.time()
         rows, batch = [], dict.fromkeys(OUTCOMES, 0)
         for x, p, t in zip(features, predictions, truths):
@@ -136,6 +146,14 @@ class FeedbackLog:
             batch[o] += 1
             rows.append((now, model_version, json.dumps([float(v) for v in x]), int(p), int(t), o))
         with self._transaction() as conn:
+            if puid is not None:
+                if conn.execute("INSERT INTO answered_calls VALUES (?, ?) ON CONFLICT (puid) DO NOTHING",
+                                (puid, digest)).rowcount == 0:
+                    (first,) = conn.execute("SELECT digest FROM answered_calls WHERE puid = ?", (puid,)).fetchone()
+                    if first != digest:
+                        raise AlreadyFedBack(f"the prediction {puid} has had its feedback already, with other "
+                                             "rows or labels: feedback is counted once per prediction")
+                    return None
             conn.executemany(
                 "INSERT INTO feedback (received_at, model_version, features, prediction, truth, outcome)"
                 " VALUES (?, ?, ?, ?, ?, ?)", rows)

@@ -6,11 +6,15 @@ the logged totals not yet reported by any process (its own feedback as it logs i
 restarted server restored from its log), and the series of all workers sum to the totals exactly.
 """
 import atexit
+import hashlib
 import os
 import threading
 
-from serving.feedback_log import OUTCOMES, ratios
+import numpy as np
+
+from serving.feedback_log import OUTCOMES, AlreadyFedBack, ratios
 from serving.tuning import metrics_store
+from serving.validation import BadInput
 
 
 # The HELP line of each metric on the metrics page (serving/tuning/metrics_exposition writes them).
@@ -52,10 +56,18 @@ class FeedbackMetrics:
         if store is not None:
             store.update([self._counter(o, 0) for o in OUTCOMES], "feedback")
 
-    def log_feedback(self, X, predictions, y, model_version):
+    def log_feedback(self, X, predictions, y, model_version, puid=None):
         """Logs checked rows with their predictions and labels; their outcomes are claimed for this
-        process in the same transaction, for the next metrics()."""
-        batch = self.log.append(X, predictions, y, model_version, exporter=os.getpid())
+        process in the same transaction, for the next metrics(). With the `puid` of the prediction,
+        once: the same call again logs nothing, other rows or labels for it are refused (409)."""
+        digest = None if puid is None else hashlib.sha256(
+            np.ascontiguousarray(X, dtype=np.float64).tobytes() + np.asarray(y, dtype=np.int64).tobytes()).hexdigest()
+        try:
+            batch = self.log.append(X, predictions, y, model_version, exporter=os.getpid(), puid=puid, digest=digest)
+        except AlreadyFedBack as err:
+            raise BadInput(str(err), 409) from None
+        if batch is None:
+            return
         with self._claimed_lock:
             for outcome, n in batch.items():
                 self._claimed[outcome] += n

@@ -20,10 +20,12 @@ FEEDBACK_PATHS = {"/api/v1.0/feedback", "/api/v0.1/feedback", "/send-feedback"}
 
 
 class Checked:
-    """A request that passed the guard: its message, and its rows (and labels and reward, for feedback)."""
+    """A request that passed the guard: its message, and its rows (and labels, reward and the
+    prediction's response, for feedback)."""
 
-    def __init__(self, kind, message, rows, labels=None, reward=0):
-        self.kind, self.message, self.rows, self.labels, self.reward = kind, message, rows, labels, reward
+    def __init__(self, kind, message, rows, labels=None, reward=0, response=None):
+        self.kind, self.message, self.rows, self.labels = kind, message, rows, labels
+        self.reward, self.response = reward, response
 
 
 def blueprint_for(model):

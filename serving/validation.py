@@ -152,8 +152,54 @@ def features_from_message(message, where="the request"):
     return check_features([tensor["values"][i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])])
 
 
+class Unavailable(_SeldonError):
+    """A call that cannot be answered now but may be later: 503 (gRPC UNAVAILABLE) with the message."""
+
+    def __init__(self, message):
+        super().__init__(message, status_code=503, reason="UNAVAILABLE")
+
+    def __str__(self):
+        return self.message
+
+
+def _labels_in(data, what="feedback needs 'truth'"):
+    """The flat list of labels in a message's data: {'ndarray': [...]} or {'tensor': {'shape', 'values'}}."""
+    if isinstance(data, dict) and isinstance(data.get("ndarray"), list):
+        return data["ndarray"]
+    tensor = data.get("tensor") if isinstance(data, dict) else None
+    if isinstance(tensor, dict) and isinstance(tensor.get("values"), list) and isinstance(tensor.get("shape"), list) \
+            and tensor["shape"] in ([len(tensor["values"])], [len(tensor["values"]), 1]):
+        return tensor["values"]
+    raise BadInput(f"{what}: {{'data': {{'ndarray': [one 0 or 1 label per row]}}}} (or a tensor of shape [rows])")
+
+
+class AnsweredPrediction:
+    """What a feedback call's `response` says of its prediction: its puid, predictions, model version."""
+
+    def __init__(self, puid, predictions, model_version):
+        self.puid, self.predictions, self.model_version = puid, predictions, model_version
+
+
+def check_response(response, n_rows, served_versions):
+    """The prediction a feedback call's `response` holds, or BadInput if it cannot be right."""
+    meta = response.get("meta") if isinstance(response.get("meta"), dict) else {}
+    puid = meta.get("puid")
+    if not isinstance(puid, str) or not puid:
+        raise BadInput("response.meta.puid is missing: send back the response the prediction was answered with")
+    predictions = _labels_in(response.get("data"), "response needs the predictions")
+    if len(predictions) != n_rows:
+        raise BadInput(f"the response holds {len(predictions)} prediction(s) for {n_rows} row(s) of truth")
+    labels = check_truth(predictions, n_rows)  # a prediction of this model is a label: 0 or 1
+    version = (meta.get("tags") or {}).get("model_version") if isinstance(meta.get("tags"), dict) else None
+    if version not in served_versions:
+        raise BadInput(f"response.meta.tags.model_version is {version!r}, not a model this kit serves "
+                       f"({', '.join(sorted(served_versions))})")
+    return AnsweredPrediction(puid, labels, version)
+
+
 def check_feedback(body):
-    """The rows, labels and reward of a Seldon feedback message, checked, or BadInput."""
+    """The rows, labels, reward and `response` (None if absent) of a Seldon feedback message,
+    checked as far as they can be without the model, or BadInput."""
     if not isinstance(body, dict):
         raise BadInput("feedback must be a JSON object with 'request' and 'truth'")
     unknown = set(body) - FEEDBACK_KEYS
@@ -164,13 +210,11 @@ def check_feedback(body):
         raise BadInput("feedback needs 'request': the features the prediction was made on")
     rows = features_from_message(body["request"], "request")
     truth = body.get("truth")
-    if not isinstance(truth, dict) or not isinstance(truth.get("data"), dict) \
-            or "ndarray" not in truth["data"]:
-        raise BadInput("feedback needs 'truth': {'data': {'ndarray': [one 0 or 1 label per row]}}")
-    labels = check_truth(truth["data"]["ndarray"], len(rows))
-    if "response" in body and not isinstance(body["response"], dict):
+    labels = check_truth(_labels_in(truth.get("data") if isinstance(truth, dict) else None), len(rows))
+    response = body.get("response")
+    if response is not None and not isinstance(response, dict):
         raise BadInput("'response' must be a JSON object: the prediction's response message")
     reward = body.get("reward", 0)
     if isinstance(reward, bool) or not isinstance(reward, (int, float)):
         raise BadInput(f"'reward' must be a number, got {reward!r}")
-    return rows, labels, reward
+    return rows, labels, reward, response

@@ -20,19 +20,24 @@ def feedback(rows, truth):
     return prediction_pb2.Feedback(request=message(rows), truth=message(truth))
 
 
-calls = {
-    "29 features": ("Predict", message([ROW[:29]])),
-    "NaN": ("Predict", message([[float("nan")] + ROW[1:]])),
-    "truth label 2": ("SendFeedback", feedback([ROW], [2])),
-    "two labels, one row": ("SendFeedback", feedback([ROW], [1, 0])),
-    "a good row": ("Predict", message([ROW])),
-}
-stub = prediction_pb2_grpc.ModelStub(grpc.insecure_channel("localhost:5000"))
-answers = {}
-for what, (method, request) in calls.items():
-    try:
-        getattr(stub, method)(request, timeout=10)
-        answers[what] = ["OK", ""]
-    except grpc.RpcError as err:
-        answers[what] = [err.code().name, err.details()]
-print(json.dumps(answers))
+def main():
+    calls = {
+        "29 features": ("Predict", message([ROW[:29]])),
+        "NaN": ("Predict", message([[float("nan")] + ROW[1:]])),
+        "truth label 2": ("SendFeedback", feedback([ROW], [2])),
+        "two labels, one row": ("SendFeedback", feedback([ROW], [1, 0])),
+        "a good row": ("Predict", message([ROW])),
+    }
+    stub = prediction_pb2_grpc.ModelStub(grpc.insecure_channel("localhost:5000"))
+    answers = {}
+    for what, (method, request) in calls.items():
+        try:
+            getattr(stub, method)(request, timeout=10)
+            answers[what] = ["OK", ""]
+        except grpc.RpcError as err:
+            answers[what] = [err.code().name, err.details()]
+    print(json.dumps(answers))
+
+
+if __name__ == "__main__":
+    main()

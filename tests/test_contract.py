@@ -198,3 +198,41 @@ def test_grpc_refuses_bad_requests_with_invalid_argument_and_the_rest_message(cl
     assert answers["29 features"][1] == rest.json()["status"]["info"] == "each row must have 30 features, got 29"
     assert answers["NaN"][1] == "features must be finite: row 0, column 0 is nan"
     assert answers["truth label 2"][1].startswith("truth labels must be 0 or 1")
+
+
+def test_every_prediction_has_a_puid_and_its_feedback_counts_once(client, test_set):
+    if not served_with("prediction_ids"):
+        pytest.skip("SERVING_TUNING leaves out prediction_ids: stock seldon-core gives no puid")
+    X, y = test_set
+    answers = [client.predict([row]) for row in X[:20]]
+    puids = [a["meta"]["puid"] for a in answers]
+    assert len(set(puids)) == 20 and all(puids)
+    given = client._post("/api/v1.0/predictions", {"data": {"ndarray": [list(X[0])]}, "meta": {"puid": "mine-1"}})
+    assert given["meta"]["puid"] == "mine-1"  # a puid the client (or Seldon's executor) gave is kept
+    before = outcome_totals()
+    for _ in range(3):
+        for row, label, answer in zip(X[:20], y[:20], answers):
+            client.feedback([row], [label], response=answer)
+    assert sum(counted_since(before).values()) == 20
+    refused = requests.post(client.base_url + "/api/v1.0/feedback", timeout=10,
+                            json={"request": {"data": {"ndarray": [list(X[0])]}}, "truth": {"data": {"ndarray": [int(1 - y[0])]}},
+                                  "response": answers[0]})
+    assert refused.status_code == 409 and "counted once per prediction" in refused.json()["status"]["info"]
+
+
+def test_grpc_feedback_with_its_response_counts_once(client):
+    if not served_with("prediction_ids"):
+        pytest.skip("SERVING_TUNING leaves out prediction_ids: stock seldon-core gives no puid")
+    before = outcome_totals()
+    done = subprocess.run([str(REPO_ROOT / "venvs" / "serving" / "bin" / "python"),
+                           str(Path(__file__).parent / "grpc_exactly_once_check.py")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["puid"]
+    answers = result["answers"]
+    assert [answers[k][0] for k in ("first", "again", "again through another")] == ["OK"] * 3
+    assert answers["other label"][0] == "ALREADY_EXISTS"
+    assert answers["no puid"] == ["INVALID_ARGUMENT", "response.meta.puid is missing: send back the response "
+                                                      "the prediction was answered with"]
+    assert sum(counted_since(before).values()) == 1

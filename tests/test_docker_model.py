@@ -199,3 +199,66 @@ def test_metadata_matches_the_committed_artifacts():
 def test_model_path_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("MODEL_PATH", os.fspath(MODELS_DIR / "binary-percept.joblib"))
     assert DockerModel(feedback_db=":memory:").model_version.startswith("binary-percept.joblib@")
+
+
+def _answered(model, X, puid, version=None, predictions=None):
+    """The response a prediction of these rows would have had, as a feedback call sends it back."""
+    predictions = model.predict(X).tolist() if predictions is None else predictions
+    return {"data": {"names": [], "ndarray": predictions},
+            "meta": {"puid": puid, "tags": {"model_version": version or model.model_version}}}
+
+
+def test_feedback_with_its_response_counts_once_however_often_sent(model, test_set):
+    X, y = test_set
+    response = _answered(model, X[:50], "p-1")
+    for _ in range(3):
+        assert model.send_feedback(X[:50], None, 0, y[:50], response=response) == []
+    assert sum(model.feedback.totals().values()) == 50
+    model.send_feedback(X[:50], None, 0, y[:50])  # without a response: scored as sent, every time
+    assert sum(model.feedback.totals().values()) == 100
+
+
+def test_feedback_with_other_labels_for_the_same_prediction_is_refused_409(model, test_set):
+    X, y = test_set
+    response = _answered(model, X[:1], "p-2")
+    model.send_feedback(X[:1], None, 0, y[:1], response=response)
+    with pytest.raises(BadInput) as refused:
+        model.send_feedback(X[:1], None, 0, [1 - y[0]], response=response)
+    assert refused.value.status_code == 409 and "p-2" in str(refused.value)
+    assert sum(model.feedback.totals().values()) == 1
+
+
+def test_feedback_is_scored_by_the_prediction_and_model_its_response_names(model, test_set):
+    X, y = test_set
+    perceptron = next(v for v in model.served_versions if v.startswith("binary-percept"))
+    opposite = [1 - int(p) for p in model.predict(X[:20])]
+    model.send_feedback(X[:20], None, 0, y[:20], response=_answered(model, X[:20], "p-3", perceptron, opposite))
+    rows = model.feedback.rows()
+    assert [r["prediction"] for r in rows] == opposite
+    assert {r["model_version"] for r in rows} == {perceptron}
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda r: r["meta"].pop("puid"), "response.meta.puid is missing"),
+    (lambda r: r["data"]["ndarray"].pop(), "the response holds 1 prediction(s) for 2 row(s)"),
+    (lambda r: r["meta"]["tags"].update(model_version="binary-lr.joblib@000000000000"), "not a model this kit serves"),
+    (lambda r: r["data"].update(ndarray=[0, 7]), "must be 0 or 1"),
+])
+def test_a_response_that_cannot_be_right_is_refused_and_counts_nothing(model, test_set, damage, says):
+    X, y = test_set
+    response = _answered(model, X[:2], "p-4")
+    damage(response)
+    with pytest.raises(BadInput) as refused:
+        model.send_feedback(X[:2], None, 0, y[:2], response=response)
+    assert refused.value.status_code == 400 and says in str(refused.value)
+    assert sum(model.feedback.totals().values()) == 0
+
+
+def test_a_prediction_fed_back_is_remembered_across_restarts(tmp_path, test_set):
+    X, y = test_set
+    first = DockerModel(feedback_db=str(tmp_path / "feedback.sqlite"))
+    response = _answered(first, X[:5], "p-5")
+    first.send_feedback(X[:5], None, 0, y[:5], response=response)
+    again = DockerModel(feedback_db=str(tmp_path / "feedback.sqlite"))
+    again.send_feedback(X[:5], None, 0, y[:5], response=response)
+    assert sum(again.feedback.totals().values()) == 5

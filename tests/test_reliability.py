@@ -15,7 +15,7 @@ from DockerModel import DockerModel
 from serving.feedback_log import OUTCOMES, outcome_of
 from kit import REPO_ROOT
 from kit.client import ModelClient, ModelError, feedback_payload, outcome_totals, parse_samples
-from kit.replay import replay_concurrently, totals_across
+from kit.replay import replay_concurrently, replay_exactly_once, totals_across
 from tests import CURRENT
 from tests.containers import docker, engine_available, model_container, wait_healthy
 
@@ -137,6 +137,51 @@ def test_the_balancer_never_sends_a_feedback_call_twice(replicas, test_set):
     after = totals_across(metrics)
     assert sorted(statuses).count(503) >= 1, statuses  # some reached the frozen replica
     assert sum(after.values()) - sum(before.values()) == 6, (statuses, before, after)
+
+
+def test_feedback_counts_once_through_whichever_replica_it_is_sent(replicas, test_set):
+    """A prediction's feedback, sent with its response through the balancer and to every replica
+    directly, is counted once, in the log of the replica whose puid it carries."""
+    url, metrics = replicas
+    X, y = test_set
+    before = totals_across(metrics)
+    answer = ModelClient(url).predict([X[3]])
+    owner = answer["meta"]["puid"].rsplit(".", 1)[1]
+    assert owner in ("r1", "r2", "r3")
+    for target in [url] * 3 + REPLICA_URLS:
+        ModelClient(target).feedback([X[3]], [y[3]], response=answer)
+    assert sum(totals_across(metrics).values()) - sum(before.values()) == 1
+    rows = [json.loads(line) for line in docker("exec", f"docker-model-{owner}", "python3", "-m",
+                                                 "serving.feedback_log").splitlines()]
+    assert rows[-1]["model_version"] == answer["meta"]["tags"]["model_version"]
+    with pytest.raises(ModelError) as refused:  # refused by its owner, through another replica
+        other = next(u for u, r in zip(REPLICA_URLS, ("r1", "r2", "r3")) if r != owner)
+        ModelClient(other).feedback([X[3]], [1 - y[3]], response=answer)
+    assert refused.value.status == 409
+
+
+def test_a_client_retrying_through_a_replica_killed_mid_replay_counts_exactly(replicas, test_set):
+    """Predictions and their feedback, with the response, from six clients through the balancer;
+    replica 2 is killed after two seconds and started again three seconds later; every call
+    without an answer is sent again. The totals are one replay's, exactly."""
+    url, metrics = replicas
+    X, y = test_set
+    before = totals_across(metrics)
+    result = {}
+    replay = threading.Thread(target=lambda: result.update(
+        zip(("acknowledged", "sent_again"), replay_exactly_once(url, X, y, clients=6))))
+    replay.start()
+    time.sleep(2)
+    docker("kill", "docker-model-r2")
+    time.sleep(3)  # feedback for its predictions waits meanwhile: 503, sent again
+    docker("start", "docker-model-r2")
+    replay.join()
+    wait_healthy(REPLICA_URLS[1])
+    after = totals_across(metrics)
+    print(f"replica 2 killed mid-replay: {result['acknowledged']} acknowledged, "
+          f"{result['sent_again']} calls sent again, counted {sum(after.values()) - sum(before.values())}")
+    assert result["acknowledged"] == len(X)
+    assert {o: after[o] - before[o] for o in OUTCOMES} == CURRENT
 
 
 @pytest.mark.reliability

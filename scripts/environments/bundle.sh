@@ -48,13 +48,13 @@ if [ ! -f "$nb_stamp" ]; then
   touch "$nb_stamp"
 fi
 
-# Debian's packages, for `make monitor`: the two and, recursively, what they depend on, except
+# Debian's packages, for `make monitor` and `make scale`'s balancer: the three and, recursively, what they depend on, except
 # what every Debian system has (priority required, important or standard; libraries; perl).
 debs=build/debs
-if ! ls "$debs"/prometheus_*.deb >/dev/null 2>&1; then
+if ! ls "$debs"/prometheus_*.deb "$debs"/nginx-light_*.deb >/dev/null 2>&1; then
   command -v apt-get >/dev/null || { say "no apt-get: the bundle's Debian packages can only be fetched on Debian"; exit 1; }
-  say "fetching Debian's prometheus and prometheus-blackbox-exporter with their dependencies"
-  packages=$(python3 - prometheus prometheus-blackbox-exporter <<'PY'
+  say "fetching Debian's prometheus, prometheus-blackbox-exporter and nginx-light with their dependencies"
+  packages=$(python3 - prometheus prometheus-blackbox-exporter nginx-light <<'PY'
 import re, subprocess, sys
 
 def field(info, name):

@@ -6,6 +6,9 @@ Python 3.11): most of the cost of a large feedback call. The model is called thr
 methods (predict, send_feedback, metrics, tags), the metrics are recorded in seldon-core's
 store as its routes record them, and the responses have the shape of seldon-core's.
 """
+from serving import prediction_ids
+
+
 def _answer(model, store, checked):
     if checked.kind == "predict":
         predictions = model.predict(checked.rows).tolist()
@@ -15,7 +18,7 @@ def _answer(model, store, checked):
             data = {"names": [], "ndarray": predictions}
         method = "predict"
     else:
-        model.send_feedback(checked.rows, None, checked.reward, checked.labels)
+        model.send_feedback(checked.rows, None, checked.reward, checked.labels, response=checked.response)
         data = {"names": [], "ndarray": []}
         method = "feedback"
     metrics = model.metrics()
@@ -23,7 +26,8 @@ def _answer(model, store, checked):
         store.update_reward(checked.reward)
     store.update(metrics, method)
     meta = {"metrics": metrics, "tags": model.tags()}
-    puid = (checked.message.get("meta") or {}).get("puid")
+    puid = prediction_ids.puid_for(checked.message.get("meta") or {}) if method == "predict" else \
+        (checked.message.get("meta") or {}).get("puid")
     if puid:
         meta["puid"] = puid
     return {"data": data, "meta": meta}
