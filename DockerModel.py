@@ -32,7 +32,7 @@ class DockerModel:
             self.model, self.model_version = model, f"injected:{type(model).__name__}"
         self.served_versions = served_versions(DEFAULT_MODEL_PATH) | {self.model_version}
         self.feedback = FeedbackLog(feedback_db or os.environ.get("FEEDBACK_DB", ":memory:"))
-        self.figures = FeedbackMetrics(self.feedback)
+        self.figures = FeedbackMetrics(self.feedback, self.model_version)
         self.last_request = threading.local()
 
     def load(self):
@@ -73,7 +73,7 @@ class DockerModel:
 
     def metrics(self):
         """accuracy, precision, recall and f1_score over all the feedback logged, and the confusion
-        counts as the COUNTER feedback_outcomes{outcome=tp|fp|tn|fn}."""
+        counts as the COUNTER feedback_outcomes{outcome=tp|fp|tn|fn, model=the version that predicted}."""
         return self.figures.metrics()
 
     def tags(self):

@@ -49,8 +49,9 @@ monitor-stop: ## Stop Prometheus and the probe exporter
 REPLICAS ?= 3
 WORKERS  ?= 2
 WEIGHTS  ?=
-export WEIGHTS
-scale: image ## REPLICAS (1-3) x WORKERS workers behind nginx on :9000 (REST) and :5000 (gRPC); WEIGHTS=3,1 splits unevenly; metrics 600i
+MODELS   ?=
+export WEIGHTS MODELS
+scale: image ## REPLICAS (1-3) x WORKERS behind nginx on :9000 (REST), :5000 (gRPC); WEIGHTS=3,1; MODELS=binary-lr.joblib,binary-percept.joblib
 	@bash scripts/serve/scale.sh up $(REPLICAS) $(WORKERS)
 	@bash monitoring/monitor.sh refresh
 

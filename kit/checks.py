@@ -330,3 +330,36 @@ def logs_match_counters(answer, metrics_urls):
     _right(f"{exported} rows in the logs, {exported} in the counters: every acknowledged row is in a log, "
            "and each one was counted once.")
 
+
+
+def chi_square_p_value(p_value, table):
+    """Notebook 08: the chi-square test of the 2x2 table of right and wrong answers per variant."""
+    from kit.ab_test import difference_test
+
+    got = float(_given(p_value, "the p-value of scipy.stats.chi2_contingency(..., correction=False)"))
+    (a, b) = table.index
+    expected = difference_test(table.loc[a, "right"], table.loc[a, "rows"], table.loc[b, "right"], table.loc[b, "rows"])
+    _expect(0 <= got <= 1, f"{got} is not a probability: take the p-value, the second value chi2_contingency returns")
+    _expect(abs(got - expected["p_value"]) < 1e-9,
+            f"{got:.6f} is not the p-value of the table [[right, wrong] for {a}, [right, wrong] for {b}] without "
+            f"Yates's correction (correction=False): build the table from the counts above")
+    _right(f"p = {got:.4f}, the two-proportion z-test's p-value: on a 2x2 table the chi-square statistic is z squared "
+           f"({expected['z'] ** 2:.4f}). Either way, a difference this size happens by chance "
+           f"{'often' if got > 0.05 else 'rarely'}.")
+
+
+def rows_for_a_decision(rows_per_variant, days, accuracy_a, accuracy_b, rows_a_day):
+    """Notebook 08: the rows each variant needs to tell the two accuracies apart (alpha 0.05, power 0.8)."""
+    import math
+
+    from kit.ab_test import rows_needed
+
+    got = int(_given(rows_per_variant, "an int: the rows each variant needs"))
+    need = rows_needed(accuracy_a, accuracy_b)
+    _expect(abs(got - need) <= 1, f"{got} rows per variant; kit.ab_test.rows_needed({accuracy_a:.4f}, {accuracy_b:.4f}) "
+                                  f"(alpha 0.05, power 0.8) gives another number: call it")
+    want_days = math.ceil(2 * need / rows_a_day)
+    _expect(int(_given(days, "an int: the days of traffic")) == want_days,
+            f"{days} days: both variants need {need} rows each, and the day's {rows_a_day} rows are split between them")
+    _right(f"{need} rows per variant, {want_days} days at {rows_a_day} rows a day: a one-point difference in accuracy "
+           "needs thousands of labelled rows. With a few hundred, only a large difference shows.")

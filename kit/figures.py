@@ -51,3 +51,21 @@ def replica_counts(shares):
             ax.bar_label(bars, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def variant_accuracy(table, title):
+    """Each variant's accuracy with its confidence interval: a DataFrame with accuracy, low, high."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    y = np.arange(len(table))
+    ax.errorbar(table["accuracy"], y, xerr=[table["accuracy"] - table["low"], table["high"] - table["accuracy"]],
+                fmt="o", capsize=6, color="tab:blue")
+    for i, (name, row) in enumerate(table.iterrows()):
+        ax.annotate(f"{row['accuracy']:.3f}  [{row['low']:.3f}, {row['high']:.3f}]", (row["high"], i),
+                    xytext=(8, -4), textcoords="offset points", fontsize=9)
+    ax.set_yticks(y, table.index)
+    ax.set_ylim(-0.7, len(table) - 0.3)
+    ax.set(xlabel="accuracy on the live feedback, with its 95 % interval (Wilson)",
+           title=title)
+    ax.set_xlim(min(table["low"].min() - 0.02, 0.85), 1.0)
+    fig.tight_layout()
+    return fig

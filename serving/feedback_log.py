@@ -2,7 +2,7 @@
 
 One SQLite file (WAL mode) per server: every worker process appends to it, and a feedback row is
 committed before the call is answered, so a killed worker or container loses nothing that was
-acknowledged. The `totals` table holds the running confusion matrix of everything in the log;
+acknowledged. The `totals` table holds the running confusion matrix of each model version in the log;
 `exported` records which part of it each process has already handed to Prometheus, so that the
 per-process counters add up to the totals exactly once.
 """
@@ -30,13 +30,20 @@ CREATE TABLE IF NOT EXISTS feedback (
 -- a digest of what it fed back: the same call again is recognised, another one for the same
 -- prediction refused.
 CREATE TABLE IF NOT EXISTS answered_calls (puid TEXT PRIMARY KEY, digest TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS totals (outcome TEXT PRIMARY KEY, n INTEGER NOT NULL);
-INSERT OR IGNORE INTO totals VALUES ('tp', 0), ('fp', 0), ('tn', 0), ('fn', 0);
+-- The running confusion matrix of each model version in the log, and which part of it each
+-- process has handed to Prometheus.
+CREATE TABLE IF NOT EXISTS totals (
+    model_version TEXT    NOT NULL,
+    outcome       TEXT    NOT NULL,
+    n             INTEGER NOT NULL,
+    PRIMARY KEY (model_version, outcome)
+);
 CREATE TABLE IF NOT EXISTS exported (
-    exporter INTEGER NOT NULL,
-    outcome  TEXT    NOT NULL,
-    n        INTEGER NOT NULL,
-    PRIMARY KEY (exporter, outcome)
+    exporter      INTEGER NOT NULL,
+    model_version TEXT    NOT NULL,
+    outcome       TEXT    NOT NULL,
+    n             INTEGER NOT NULL,
+    PRIMARY KEY (exporter, model_version, outcome)
 );
 """
 
@@ -86,6 +93,13 @@ class FeedbackLog:
         self._conn = None
         self._writer_lock = None
         with self._locked(write=True) as conn:
+            columns = [c[1] for c in conn.execute("PRAGMA table_info(totals)")]
+            if columns and "model_version" not in columns:
+                # A log of an earlier version of the kit, whose totals were not kept per model
+                # version: they are counted again from its rows.
+                conn.executescript("DROP TABLE totals; DROP TABLE IF EXISTS exported;" + _SCHEMA +
+                                   "INSERT INTO totals SELECT model_version, outcome, COUNT(*) FROM feedback"
+                                   " GROUP BY model_version, outcome;")
             conn.executescript(_SCHEMA)
 
     def _connect(self):
@@ -135,7 +149,8 @@ class FeedbackLog:
             conn.execute("COMMIT")
 
     def append(self, features, predictions, truths, model_version, exporter=None, puid=None, digest=None):
-        """Stores one feedback call (any number of rows) atomically; returns its outcome counts.
+        """Stores one feedback call (any number of rows) of one model version atomically; returns its
+        outcome counts.
         With `exporter`, they are credited to it in the same transaction (see claim_unexported).
         With `puid` (and the `digest` of what is fed back), a call for that prediction is stored once:
         the same call again stores nothing and returns None; another one raises AlreadyFedBack."""
@@ -157,10 +172,11 @@ class FeedbackLog:
             conn.executemany(
                 "INSERT INTO feedback (received_at, model_version, features, prediction, truth, outcome)"
                 " VALUES (?, ?, ?, ?, ?, ?)", rows)
-            conn.executemany("UPDATE totals SET n = n + ? WHERE outcome = ?",
-                             [(n, o) for o, n in batch.items() if n])
+            counts = {(model_version, o): n for o, n in batch.items() if n}
+            conn.executemany("INSERT INTO totals VALUES (?, ?, ?) ON CONFLICT (model_version, outcome)"
+                             " DO UPDATE SET n = n + excluded.n", [(v, o, n) for (v, o), n in counts.items()])
             if exporter is not None:
-                self._credit(conn, exporter, batch)
+                self._credit(conn, exporter, counts)
         return batch
 
     def version(self):
@@ -170,14 +186,22 @@ class FeedbackLog:
             return self._pid, conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
 
     def totals(self):
+        """The confusion matrix of everything in the log, every model version together."""
         with self._locked() as conn:
-            return dict(conn.execute("SELECT outcome, n FROM totals").fetchall())
+            counts = dict(conn.execute("SELECT outcome, SUM(n) FROM totals GROUP BY outcome").fetchall())
+        return {o: counts.get(o, 0) for o in OUTCOMES}
+
+    def totals_by_model(self):
+        """{(model version, outcome): rows} of everything in the log."""
+        with self._locked() as conn:
+            return {(v, o): n for v, o, n in conn.execute("SELECT model_version, outcome, n FROM totals")}
 
     def claim_unexported(self, exporter):
-        """The part of the totals no live exporter has reported yet, now credited to `exporter`."""
+        """The part of the totals no live exporter has reported yet, {(model version, outcome): rows},
+        now credited to `exporter`."""
         with self._locked() as conn:
             if not any(self._pending(conn).values()):
-                return dict.fromkeys(OUTCOMES, 0)
+                return {}
         with self._transaction() as conn:
             pending = self._pending(conn)  # again, under the write lock
             self._credit(conn, exporter, pending)
@@ -185,15 +209,15 @@ class FeedbackLog:
 
     @staticmethod
     def _credit(conn, exporter, counts):
-        conn.executemany("INSERT INTO exported VALUES (?, ?, ?)"
-                         " ON CONFLICT (exporter, outcome) DO UPDATE SET n = n + excluded.n",
-                         [(exporter, o, n) for o, n in counts.items() if n])
+        conn.executemany("INSERT INTO exported VALUES (?, ?, ?, ?)"
+                         " ON CONFLICT (exporter, model_version, outcome) DO UPDATE SET n = n + excluded.n",
+                         [(exporter, v, o, n) for (v, o), n in counts.items() if n])
 
     @staticmethod
     def _pending(conn):
-        return dict(conn.execute(
-            "SELECT t.outcome, t.n - COALESCE((SELECT SUM(e.n) FROM exported e"
-            " WHERE e.outcome = t.outcome), 0) FROM totals t").fetchall())
+        return {(v, o): n for v, o, n in conn.execute(
+            "SELECT t.model_version, t.outcome, t.n - COALESCE((SELECT SUM(e.n) FROM exported e"
+            " WHERE e.model_version = t.model_version AND e.outcome = t.outcome), 0) FROM totals t") if n}
 
     def release(self, exporter):
         """An exporter's counters are gone (its process ended cleanly): its share is unclaimed again."""

@@ -19,8 +19,9 @@ from serving.validation import BadInput
 
 # The HELP line of each metric on the metrics page (serving/tuning/metrics_exposition writes them).
 HELP = {
-    "feedback_outcomes": "Feedback rows scored by this worker process, by outcome: tp, fp, tn, fn. "
-                         "Summed over every series they are the model's confusion matrix.",
+    "feedback_outcomes": "Feedback rows scored by this worker process, by outcome (tp, fp, tn, fn) and by the "
+                         "model version that made the prediction. Summed over every series of a model they "
+                         "are its confusion matrix.",
     "accuracy": "Accuracy of all the feedback logged by the container: (TP + TN) / all.",
     "precision": "Precision of all the feedback logged by the container: TP / (TP + FP).",
     "recall": "Recall of all the feedback logged by the container: TP / (TP + FN).",
@@ -29,15 +30,15 @@ HELP = {
 
 
 class FeedbackMetrics:
-    def __init__(self, feedback_log):
-        self.log = feedback_log
+    def __init__(self, feedback_log, model_version):
+        self.log, self.model_version = feedback_log, model_version
         # The wrapper's counters start empty with every new server process: everything in the log is
         # exported again, under a label of its own so that Prometheus sees new series, not a reset
         # (worker ids are pids, which repeat in a fresh container).
         self.log.forget_exports()
         self.server_start = os.urandom(4).hex()
         self._cache = (None, None)  # (feedback log version, the four ratio GAUGEs)
-        self._claimed = dict.fromkeys(OUTCOMES, 0)  # logged by this process, not yet reported
+        self._claimed = {}  # {(model version, outcome): rows} logged by this process, not yet reported
         self._claimed_lock = threading.Lock()
         self._workers = set()
 
@@ -54,7 +55,7 @@ class FeedbackMetrics:
         # rules. So each worker's counters start at 0, where seldon-core's store is known.
         store = metrics_store.current()
         if store is not None:
-            store.update([self._counter(o, 0) for o in OUTCOMES], "feedback")
+            store.update([self._counter(self.model_version, o, 0) for o in OUTCOMES], "feedback")
 
     def log_feedback(self, X, predictions, y, model_version, puid=None):
         """Logs checked rows with their predictions and labels; their outcomes are claimed for this
@@ -70,7 +71,8 @@ class FeedbackMetrics:
             return
         with self._claimed_lock:
             for outcome, n in batch.items():
-                self._claimed[outcome] += n
+                key = (model_version, outcome)
+                self._claimed[key] = self._claimed.get(key, 0) + n
 
     def metrics(self):
         version = self.log.version()
@@ -78,7 +80,7 @@ class FeedbackMetrics:
         if version == cached_version:
             # Nothing was written to the log since, by any process: the ratios stand and nothing is
             # left to claim. This spares every prediction two SQLite reads.
-            increments = dict.fromkeys(OUTCOMES, 0)
+            increments = {}
         else:
             # The version is read before the log: whatever is committed after it is seen next time.
             increments = self.log.claim_unexported(os.getpid())
@@ -86,9 +88,13 @@ class FeedbackMetrics:
                       for key, value in ratios(self.log.totals()).items()]
             self._cache = (version, gauges)
         with self._claimed_lock:
-            claimed, self._claimed = self._claimed, dict.fromkeys(OUTCOMES, 0)
-        return [dict(g) for g in gauges] + [self._counter(o, increments[o] + claimed[o]) for o in OUTCOMES]
+            claimed, self._claimed = self._claimed, {}
+        # This server's own model always (an increment of 0 costs nothing), any other only with rows.
+        counts = {(self.model_version, o): 0 for o in OUTCOMES}
+        for key in set(increments) | set(claimed):
+            counts[key] = increments.get(key, 0) + claimed.get(key, 0)
+        return [dict(g) for g in gauges] + [self._counter(v, o, n) for (v, o), n in counts.items()]
 
-    def _counter(self, outcome, value):
+    def _counter(self, model_version, outcome, value):
         return {"type": "COUNTER", "key": "feedback_outcomes", "value": value,
-                "tags": {"outcome": outcome, "server_start": self.server_start}}
+                "tags": {"outcome": outcome, "model": model_version, "server_start": self.server_start}}

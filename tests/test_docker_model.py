@@ -76,7 +76,7 @@ def test_workers_sharing_a_log_export_each_outcome_once(tmp_path, test_set):
     first = log.claim_unexported(exporter=101)
     log.append(X[half:], [1] * (len(X) - half), y[half:], "v")
     second = log.claim_unexported(exporter=102)
-    assert {o: first[o] + second[o] for o in first} == log.totals()
+    assert {k: first.get(k, 0) + second.get(k, 0) for k in set(first) | set(second)} == log.totals_by_model()
     # A worker that exits cleanly loses its series: its share goes back to be exported again.
     log.release(101)
     assert log.claim_unexported(exporter=103) == first
@@ -262,3 +262,36 @@ def test_a_prediction_fed_back_is_remembered_across_restarts(tmp_path, test_set)
     again = DockerModel(feedback_db=str(tmp_path / "feedback.sqlite"))
     again.send_feedback(X[:5], None, 0, y[:5], response=response)
     assert sum(again.feedback.totals().values()) == 5
+
+
+def test_counters_are_kept_per_model_version(model, test_set):
+    X, y = test_set
+    perceptron = next(v for v in model.served_versions if v.startswith("binary-percept"))
+    model.send_feedback(X[:100], None, 0, y[:100])
+    model.send_feedback(X[100:103], None, 0, y[100:103], response=_answered(model, X[100:103], "p-6", perceptron, [1, 1, 1]))
+    by_model = {}
+    for m in model.metrics():
+        if m["type"] == "COUNTER":
+            by_model[m["tags"]["model"]] = by_model.get(m["tags"]["model"], 0) + m["value"]
+    assert by_model == {model.model_version: 100, perceptron: 3}
+    assert sum(model.feedback.totals().values()) == 103  # the ratios describe every row
+
+
+def test_a_log_of_the_earlier_schema_is_counted_again_per_model(tmp_path, test_set):
+    import sqlite3
+
+    X, y = test_set
+    path = str(tmp_path / "old.sqlite")
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE feedback (id INTEGER PRIMARY KEY, received_at REAL NOT NULL, model_version TEXT NOT NULL,
+            features TEXT NOT NULL, prediction INTEGER NOT NULL, truth INTEGER NOT NULL, outcome TEXT NOT NULL);
+        CREATE TABLE totals (outcome TEXT PRIMARY KEY, n INTEGER NOT NULL);
+        CREATE TABLE exported (exporter INTEGER NOT NULL, outcome TEXT NOT NULL, n INTEGER NOT NULL,
+            PRIMARY KEY (exporter, outcome));
+        INSERT INTO feedback VALUES (1, 0, 'a', '[]', 1, 1, 'tp'), (2, 0, 'a', '[]', 1, 0, 'fp'), (3, 0, 'b', '[]', 0, 0, 'tn');
+        INSERT INTO totals VALUES ('tp', 1), ('fp', 1), ('tn', 1), ('fn', 0);""")
+    old.close()
+    log = FeedbackLog(path)
+    assert log.totals_by_model() == {("a", "tp"): 1, ("a", "fp"): 1, ("b", "tn"): 1}
+    assert log.claim_unexported(exporter=1) == log.totals_by_model()

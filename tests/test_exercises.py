@@ -129,6 +129,23 @@ def test_checks_refuse_wrong_answers(capsys):
     assert "Right:" in capsys.readouterr().out
 
 
+def test_the_ab_test_checks_refuse_wrong_answers(capsys):
+    import pandas as pd
+
+    from kit import checks
+
+    table = pd.DataFrame({"rows": [257, 256], "right": [240, 232]}, index=["A", "B"])
+    assert "Yates" in refused(checks.chi_square_p_value, 0.3128, table)  # with the correction: another p
+    assert "not a probability" in refused(checks.chi_square_p_value, 1.33, table)
+    from scipy.stats import chi2_contingency
+
+    checks.chi_square_p_value(chi2_contingency([[240, 17], [232, 24]], correction=False)[1], table)
+    assert "rows_needed" in refused(checks.rows_for_a_decision, 513, 1, 475 / 513, 470 / 513, 513)
+    assert "split between them" in refused(checks.rows_for_a_decision, 12012, 24, 475 / 513, 470 / 513, 513)
+    checks.rows_for_a_decision(12012, 47, 475 / 513, 470 / 513, 513)
+    assert "Right: 12012 rows per variant, 47 days" in capsys.readouterr().out
+
+
 def test_a_false_positive_rule_that_records_nan_or_ignores_zero_is_refused():
     import shutil
 

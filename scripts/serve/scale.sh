@@ -4,6 +4,7 @@
 # nginx) in front of them on the article's ports: REST 9000, gRPC 5000. Or stops them all.
 #   scripts/serve/scale.sh up [REPLICAS] [WORKERS] | down | reset
 # WEIGHTS=3,1 (one per replica) splits the traffic unevenly; the default is even.
+# MODELS=binary-lr.joblib,binary-percept.joblib (one artifact of models/ per replica): an A/B test.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export IMAGE=${IMAGE:-docker-model:$(cat VERSION)}
@@ -20,8 +21,17 @@ case "${1:-up}" in
       bash scripts/serve/serve.sh stop
     fi
     services=(); for i in $(seq 1 "$replicas"); do services+=("r$i"); done
-    say "\$ ${compose[*]} up -d --no-recreate ${services[*]}"
-    "${compose[@]}" up -d --no-recreate "${services[@]}" 2>&1 | grep -v "^$" >&2 || true
+    if [ -n "${MODELS:-}" ]; then
+      IFS=, read -ra models <<<"$MODELS"
+      [ ${#models[@]} = "$replicas" ] || { say "MODELS=$MODELS must name one artifact per replica ($replicas)"; exit 2; }
+      for i in $(seq 1 "$replicas"); do
+        [ -f "models/${models[$((i - 1))]}" ] || { say "no models/${models[$((i - 1))]}: MODELS names files of models/"; exit 2; }
+        export "MODEL_R$i=${models[$((i - 1))]}"
+      done
+    fi
+    # A replica whose settings (MODELS, WORKERS, the image) changed is created again, its volume kept.
+    say "\$ ${compose[*]} up -d ${services[*]}"
+    "${compose[@]}" up -d "${services[@]}" 2>&1 | grep -v "^$" >&2 || true
     for i in $(seq 1 "$replicas"); do
       for _ in $(seq 1 150); do
         curl -fs "http://127.0.0.1:900$i/health/status" >/dev/null 2>&1 && break
