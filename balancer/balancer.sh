@@ -56,18 +56,24 @@ text = open("balancer/nginx.conf.template").read()
 for key, value in {"@REPLICAS_REST@": os.environ["REST"].rstrip("\n"), "@REPLICAS_GRPC@": os.environ["GRPC"].rstrip("\n"),
                    "@DIR@": os.environ["DIR"], "@USER@": os.environ["USER_LINE"]}.items():
     text = text.replace(key, value)
-open(os.path.join(os.environ["DIR"], "nginx.conf"), "w").write(text)
+open(os.path.join(os.environ["DIR"], "nginx.conf.new"), "w").write(text)
 PY
-  nginx -t -q -e stderr -p "$dir" -c "$dir/nginx.conf" || { say "nginx refused $dir/nginx.conf (above)"; exit 1; }
+  nginx -t -q -e stderr -p "$dir" -c "$dir/nginx.conf.new" || { say "nginx refused $dir/nginx.conf.new (above)"; exit 1; }
 }
 
 start() {  # WEIGHTS
   install
   write_config "$1"
-  if running; then
-    kill -HUP "$(cat "$dir/nginx.pid")"  # re-read the configuration: new weights, no connection dropped
+  if running && cmp -s "$dir/nginx.conf.new" "$dir/nginx.conf"; then
+    # Unchanged: no reload, whose old worker would close its clients' idle keep-alive connections.
+    rm -f "$dir/nginx.conf.new"
+    say "nginx already runs with weights $1: REST http://localhost:9000, gRPC localhost:5000"
+  elif running; then
+    mv "$dir/nginx.conf.new" "$dir/nginx.conf"
+    kill -HUP "$(cat "$dir/nginx.pid")"  # re-read the configuration: new weights
     say "reloaded: weights $1"
   else
+    mv "$dir/nginx.conf.new" "$dir/nginx.conf"
     nginx -e stderr -p "$dir" -c "$dir/nginx.conf" 2>>"$dir/error.log" \
       || { tail -n 5 "$dir/error.log" >&2; say "nginx did not start: is 127.0.0.1:9000 or :5000 taken ('ss -ltnp')? make stop frees them"; exit 1; }
     say "started nginx (weights $1): REST http://localhost:9000, gRPC localhost:5000"
@@ -87,7 +93,7 @@ case "${1:-}" in
   install) install ;;
   start) start "${2:-1,1,1}" ;;
   stop) stop ;;
-  status) running && echo "nginx runs (pid $(cat "$dir/nginx.pid")): $(grep -c 'server 127.0.0.1:900' "$dir/nginx.conf") replica(s) on :9000 and :5000" \
+  status) running && echo "nginx runs (pid $(cat "$dir/nginx.pid")): $(grep -c 'server 127.0.0.1:500' "$dir/nginx.conf") replica(s) on :9000 and :5000" \
             || { echo "the balancer is not running"; exit 1; } ;;
   *) echo "usage: $0 install | start WEIGHTS | stop | status" >&2; exit 2 ;;
 esac
