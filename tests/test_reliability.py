@@ -160,6 +160,21 @@ def test_feedback_counts_once_through_whichever_replica_it_is_sent(replicas, tes
     assert refused.value.status == 409
 
 
+def test_grpc_through_the_balancer_counts_feedback_once(replicas):
+    """gRPC on :5000 through nginx: a puid on the prediction, its feedback counted once."""
+    _, metrics = replicas
+    before = totals_across(metrics)
+    done = subprocess.run([str(REPO_ROOT / "venvs" / "serving" / "bin" / "python"),
+                           str(REPO_ROOT / "tests" / "grpc_exactly_once_check.py"), "127.0.0.1:5000"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["puid"].rsplit(".", 1)[1] in ("r1", "r2", "r3")
+    assert [result["answers"][k][0] for k in ("first", "again", "again through another", "other label")] == \
+        ["OK", "OK", "OK", "ALREADY_EXISTS"]
+    assert sum(totals_across(metrics).values()) - sum(before.values()) == 1
+
+
 def test_a_client_retrying_through_a_replica_killed_mid_replay_counts_exactly(replicas, test_set):
     """Predictions and their feedback, with the response, from six clients through the balancer;
     replica 2 is killed after two seconds and started again three seconds later; every call
