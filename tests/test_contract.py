@@ -236,3 +236,53 @@ def test_grpc_feedback_with_its_response_counts_once(client):
     assert answers["no puid"] == ["INVALID_ARGUMENT", "response.meta.puid is missing: send back the response "
                                                       "the prediction was answered with"]
     assert sum(counted_since(before).values()) == 1
+
+
+OVER_THE_LIMIT = b'{"data": {"ndarray": [' + b"[1.0]," * (40_000_000 // 6) + b"[1.0]]}}"  # 40 MB
+
+
+def _post_with_urllib(url, body):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as err:  # urllib sends "Connection: close" and its whole body first
+        return err.code, err.read()
+
+
+def _post_with_requests(url, body):
+    answer = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    return answer.status_code, answer.content
+
+
+@pytest.mark.parametrize("post", [_post_with_urllib, _post_with_requests], ids=["urllib", "requests"])
+def test_a_body_over_the_limit_gets_its_413_in_the_common_python_clients(client, post):
+    if not served_with("keepalive_worker"):
+        pytest.skip("SERVING_TUNING leaves out keepalive_worker: stock gunicorn closes with the body unread")
+    status, body = post(client.base_url + "/api/v1.0/predictions", OVER_THE_LIMIT)
+    assert status == 413
+    assert "more than the limit of 33554432" in json.loads(body)["status"]["info"]
+    assert client.predict([[0.5] * 30])  # the worker is free again
+
+
+def test_a_huge_body_is_not_read_to_its_end(client):
+    """A client announcing 1 GB is answered 413 at once, and the worker stops reading after a bounded
+    amount: the connection ends long before the gigabyte."""
+    host, port = _host_and_port(client)
+    sock = socket.create_connection((host, port), timeout=10)
+    sock.sendall(b"POST /api/v1.0/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 1000000000\r\n\r\n")
+    chunk, sent, started = b"0" * 1_000_000, 0, time.monotonic()
+    try:
+        while sent < 1_000_000_000 and time.monotonic() - started < 30:
+            sock.sendall(chunk)
+            sent += len(chunk)
+    except OSError:  # reset or broken pipe: the server closed the connection
+        pass
+    finally:
+        sock.close()
+    assert sent < 400_000_000, f"the server read {sent} bytes of a refused body"
+    assert client.predict([[0.5] * 30])
