@@ -16,6 +16,7 @@ from serving.feedback_log import OUTCOMES, outcome_of
 from kit import REPO_ROOT
 from kit.client import ModelClient, ModelError, feedback_payload, outcome_totals, parse_samples
 from kit.replay import replay_concurrently, replay_exactly_once, totals_across
+from kit.server import container_running
 from tests import CURRENT
 from tests.containers import docker, engine_available, model_container, wait_healthy
 
@@ -39,8 +40,7 @@ def expected_outcomes(rows_labels, model_predictions):
 def replicas():
     """Three replicas of two workers each behind the balancer (make scale): its URL and the replicas'
     metrics. Afterwards :9000 is given back to the single container if it answered there before."""
-    single_was_serving = subprocess.run(["docker", "ps", "-q", "-f", "name=^docker-model$"],
-                                        capture_output=True, text=True).stdout.strip() != ""
+    single_was_serving = container_running("docker-model")
     subprocess.run(["bash", str(SCALE), "up", "3", "2"], check=True, capture_output=True)
     yield BALANCER, [f"http://127.0.0.1:600{i}/metrics" for i in (1, 2, 3)]
     subprocess.run(["bash", str(SCALE), "down"], check=True, capture_output=True)

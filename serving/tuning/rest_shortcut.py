@@ -26,8 +26,9 @@ def _answer(model, store, checked):
         store.update_reward(checked.reward)
     store.update(metrics, method)
     meta = {"metrics": metrics, "tags": model.tags()}
-    puid = prediction_ids.puid_for(checked.message.get("meta") or {}) if method == "predict" else \
-        (checked.message.get("meta") or {}).get("puid")
+    # A feedback message has no meta of its own (the guard refuses any key but request, response,
+    # reward and truth): only a prediction's answer carries a puid.
+    puid = prediction_ids.puid_for(checked.message.get("meta") or {}) if method == "predict" else None
     if puid:
         meta["puid"] = puid
     return {"data": data, "meta": meta}
