@@ -2,7 +2,8 @@
 
 The article's class without its defects: the model is loaded and checked when the server starts, bad
 input is refused with a 400 that says what is wrong, every row of a feedback call is scored and logged
-durably before the call is answered, and the figures describe every worker of the container, not one.
+durably before the call is answered, the figures describe every worker of the container, not one,
+and the features of recent requests are watched for drift from the training data.
 How each of those is done lives in serving/.
 """
 import os
@@ -10,6 +11,7 @@ import threading
 
 import numpy as np
 
+from serving import drift
 from serving.artifacts import DEFAULT_MODEL_PATH, load_verified, served_versions
 from serving.feedback_log import FeedbackLog, Score
 from serving.metrics import FeedbackMetrics
@@ -33,6 +35,9 @@ class DockerModel:
         self.served_versions = served_versions(DEFAULT_MODEL_PATH) | {self.model_version}
         self.feedback = FeedbackLog(feedback_db or os.environ.get("FEEDBACK_DB", ":memory:"))
         self.figures = FeedbackMetrics(self.feedback, self.model_version)
+        # None with DRIFT=off, or for an artifact whose metadata records no reference rows.
+        self.drift = drift.served = None if model is not None else drift.DriftMonitor.for_model(
+            self.model_name, self.model_version)
         self.last_request = threading.local()
 
     def load(self):
@@ -42,6 +47,8 @@ class DockerModel:
     def predict(self, X, features_names=None, meta=None):
         X = check_features(X)
         self.last_request.shape = str(X.shape)
+        if self.drift is not None and not drift.is_probe(meta):
+            self.drift.observe(X)
         return self.model.predict(X)
 
     def send_feedback(self, features, feature_names, reward, truth, routing="", response=None):

@@ -113,6 +113,7 @@ def trace(image, out, port_base=19100):
         c["predict tensor"] = (r.status_code, r.json()["data"])
         r = requests.post(url + "/api/v1.0/predictions", json={"data": {"ndarray": [ROW] * 2000}})
         c["predict 2000 rows"] = (r.status_code, len(r.json()["data"]["ndarray"]))
+        time.sleep(1)  # the drift test those rows started runs in a thread of its own (serving/drift.py)
         r = requests.post(url + "/predict", data={"json": json.dumps({"data": {"ndarray": [ROW]}})})
         c["predict form"] = (r.status_code, r.json()["data"])
         r = requests.post(url + "/api/v1.0/feedback", json={"request": {"data": {"ndarray": [ROW]}},
@@ -126,7 +127,7 @@ def trace(image, out, port_base=19100):
             c["GET " + path] = requests.get(url + path).status_code
         c["GET /api/v1.0/predictions"] = requests.get(url + "/api/v1.0/predictions").status_code
         body = requests.get(f"http://127.0.0.1:{metrics}/metrics").text
-        c["metrics"] = [line for line in body.splitlines() if line.startswith(("accuracy", "feedback_outcomes_total"))][:3]
+        c["metrics"] = [line for line in body.splitlines() if line.startswith(("accuracy", "feedback_outcomes_total", "seldon_metric_drift_is_drift"))][:4]
         c["metrics 404"] = requests.get(f"http://127.0.0.1:{metrics}/other").status_code
         n, failures = bad_requests(url)
         c["bad requests"] = f"{n - len(failures)}/{n} answered 4xx as expected"

@@ -34,6 +34,18 @@ def load_split():
     return train_test_split(X, y, **SPLIT)
 
 
+def feature_names():
+    """The 30 measurements of the data set, 'mean radius' to 'worst fractal dimension'."""
+    return [str(name) for name in datasets.load_breast_cancer().feature_names]
+
+
+def save_reference(X_train, path):
+    """The rows a model was trained on, for the drift monitor (serving/drift.py): its entry in
+    models/metadata.json."""
+    np.save(path, np.ascontiguousarray(X_train, dtype=np.float64), allow_pickle=False)
+    return {"file": path.name, "sha256": sha256_of(path), "rows": len(X_train), "features": feature_names()}
+
+
 def evaluate(y_true, y_pred):
     tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
     return {
@@ -79,6 +91,8 @@ def train_models(models_dir=MODELS_DIR, test_set=TEST_SET):
         "blas": kernels,
         "models": {},
     }
+    # Both models are fitted on the same rows: one reference file serves both.
+    reference = save_reference(X_train, models_dir / "training-rows.npy")
     for name, clf in classifiers().items():
         clf.fit(X_train, y_train)
         path = models_dir / name
@@ -90,6 +104,7 @@ def train_models(models_dir=MODELS_DIR, test_set=TEST_SET):
             "params": {k: v for k, v in clf.get_params().items() if v is not None},
             "sha256": sha256_of(path),
             "test_metrics": evaluate(y_test, clf.predict(X_test)),
+            "reference": reference,
         }
     (models_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     save_test_set(X_test, y_test, test_set)

@@ -11,7 +11,7 @@ from serving import prediction_ids
 
 def _answer(model, store, checked):
     if checked.kind == "predict":
-        predictions = model.predict(checked.rows).tolist()
+        predictions = model.predict(checked.rows, None, checked.message.get("meta") or {}).tolist()
         if "tensor" in checked.message["data"]:
             data = {"names": [], "tensor": {"shape": [len(predictions)], "values": predictions}}
         else:
