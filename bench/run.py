@@ -781,6 +781,40 @@ def balancer_comparison(X, bodies, seconds, rounds=3):
     return out
 
 
+def drift_comparison(X, bodies, seconds, rounds=3):
+    """1-row predictions of the kit's image with the drift monitor on (its default) and off
+    (DRIFT=off), each a fresh container, interleaved in alternating order, medians of `rounds`."""
+    settings = {"drift on": "on", "drift off": "off"}
+    measured = {name: [] for name in settings}
+    for r in range(rounds):
+        for name in (list(settings) if r % 2 == 0 else list(settings)[::-1]):
+            server = Container(name, KIT_IMAGE, "docker-model-bench-drift", [(18000, 9000), (18006, 6000)],
+                               run_args=HARDENING + ["-e", f"DRIFT={settings[name]}"])
+            try:
+                cold_start(server, seldon_predict(X[:1]), [int(v) for v in server_expected(X[:1])])
+                wrk(server, bodies["seldon"][1], 1)
+                got = wrk(server, bodies["seldon"][1], seconds)
+                if name == "drift on":
+                    page = http.client.HTTPConnection(server.host, 6000, timeout=10)
+                    page.request("GET", "/metrics")
+                    tests = re.search(r"^seldon_metric_drift_tests_total\{[^}]*\} (\S+)$",
+                                      page.getresponse().read().decode(), re.M)
+                    got["drift_tests"] = float(tests.group(1)) if tests else None
+                measured[name].append(got)
+            finally:
+                server.stop()
+    out = {}
+    for name, runs in measured.items():
+        out[name] = {"req_per_s": statistics.median(r["req_per_s"] for r in runs),
+                     "p99_us": statistics.median(r["p99_us"] for r in runs),
+                     "errors": sum(r["errors"] for r in runs), "runs": len(runs)}
+        if name == "drift on":
+            out[name]["drift_tests"] = [r.get("drift_tests") for r in runs]
+        say(f"  {name}: {out[name]['req_per_s']:.0f} req/s, p99 {out[name]['p99_us'] / 1000:.1f} ms "
+            f"(median of {len(runs)}), errors {out[name]['errors']}")
+    return out
+
+
 def run_ablation(X, y, bodies, seconds):
     """Every setting of ablation(), ABLATION_ROUNDS times, interleaved and in alternating order (this
     machine's speed drifts over minutes); each figure is the median over the rounds."""
@@ -916,6 +950,8 @@ def main():
     ap.add_argument("--out", default=str(BENCH / "results.json"))
     ap.add_argument("--balancer", action=argparse.BooleanOptionalAction, default=True,
                     help="1-row predictions through make scale's balancer against one container")
+    ap.add_argument("--drift", action=argparse.BooleanOptionalAction, default=True,
+                    help="1-row predictions with the drift monitor on against off")
     args = ap.parse_args()
     durations = (1, 3, 2) if args.quick else (3, 10, 5)
     names = [] if args.ablation == "only" else [n.strip() for n in args.only.split(",") if n.strip()]
@@ -948,6 +984,14 @@ def main():
             except Exception as err:  # noqa: BLE001 - the rest of the report stands without it
                 say(f"balancer FAILED: {err}")
                 balancer = {"error": f"{type(err).__name__}: {err}"}
+        drift = {}
+        if args.drift:
+            say("the drift monitor on against off (1-row predictions)")
+            try:
+                drift = drift_comparison(X, bodies, durations[1] // 2 or 1)
+            except Exception as err:  # noqa: BLE001 - the rest of the report stands without it
+                say(f"drift FAILED: {err}")
+                drift = {"error": f"{type(err).__name__}: {err}"}
         ablation_seconds = 2 if args.quick else 4
         ablation_results = run_ablation(X, y, bodies, ablation_seconds) if args.ablation != "off" else {}
     r = ratios(results)
@@ -961,7 +1005,7 @@ def main():
                    "single_s": durations[1], "batch_s": durations[2], "quick": args.quick},
         "article_training": (ROOT / "build" / "article-models" / "training.txt").read_text().strip().splitlines()[-1:]
         if (ROOT / "build" / "article-models" / "training.txt").exists() else None,
-        "results": results, "ratios": r, "targets": TARGETS, "balancer": balancer,
+        "results": results, "ratios": r, "targets": TARGETS, "balancer": balancer, "drift": drift,
         "ablation": {"method": f"{ABLATION_ROUNDS} rounds, interleaved, of every SERVING_TUNING setting: "
                                f"{ABLATION_STARTS} cold starts, 1 s warm-up, 1-row wrk {ablation_seconds} s, "
                                f"10,000-row wrk {max(1, ablation_seconds // 2)} s, 8 feedback clients x "
@@ -992,6 +1036,10 @@ def main():
             share = through / single_path
             print(f"  {'1-row req/s, ' + name + ' / one container >= 0.8':<66} {share:>15.2f}x  "
                   f"{'met' if share >= 0.8 else 'NOT met'}")
+    on, off = get(drift, "drift on", "req_per_s"), get(drift, "drift off", "req_per_s")
+    if on and off:
+        print(f"  {'1-row req/s, drift monitor on / off >= 0.95':<66} {on / off:>15.2f}x  "
+              f"{'met' if on / off >= 0.95 else 'NOT met'}")
     art = get(results, "article", "feedback", "article_confusion_check")
     if art:
         print("\n  article replay, 513 feedback calls, last response: "

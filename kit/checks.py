@@ -363,3 +363,40 @@ def rows_for_a_decision(rows_per_variant, days, accuracy_a, accuracy_b, rows_a_d
             f"{days} days: both variants need {need} rows each, and the day's {rows_a_day} rows are split between them")
     _right(f"{need} rows per variant, {want_days} days at {rows_a_day} rows a day: a one-point difference in accuracy "
            "needs thousands of labelled rows. With a few hundred, only a large difference shows.")
+
+
+def uncorrected_false_alarms(answer, min_p_values):
+    """The share of tests that would have cried drift with no correction: a p-value under 0.05."""
+    answer = float(_given(answer, "a share between 0 and 1"))
+    expected = float(np.mean(np.asarray(min_p_values) < 0.05))
+    _expect(abs(answer - expected) < 1e-9,
+            f"{answer:.4f} is not it: count the tests whose smallest p-value (min_p_values) is under 0.05, "
+            "and divide by the number of tests")
+    independent = 1 - 0.95 ** 30
+    _right(f"{expected:.1%} of the tests would have raised a false alarm, against {independent:.1%} if the 30 "
+           "features were independent: they are not (radius, perimeter and area move together), and "
+           "Bonferroni's alpha / 30 is stricter than it needs to be, so the corrected rate is under alpha.")
+
+
+def smallest_detected_factor(answer, reference, pool, factors, max_median_delay):
+    """The smallest rescaling of `factors` whose median detection delay is at most max_median_delay rows."""
+    from kit.drift import detection_delays, rescale
+
+    answer = float(_given(answer, "one of the factors listed"))
+    _expect(answer in factors, f"{answer} is not one of {factors}")
+
+    def median_delay(factor):
+        runs = next(iter(detection_delays(reference, pool, [rescale(factor)], runs=10, max_rows=1000).values()))
+        return float(np.median([1000 if d is None else d for d in runs]))
+
+    at_answer = median_delay(answer)
+    _expect(at_answer <= max_median_delay,
+            f"x {answer} is seen after {at_answer:.0f} rows (median of 10 runs): more than {max_median_delay}")
+    smaller = [f for f in factors if f < answer]
+    if smaller:
+        below = median_delay(max(smaller))
+        _expect(below > max_median_delay,
+                f"x {max(smaller)} is seen within {below:.0f} rows already: a smaller factor does it")
+    _right(f"x {answer} is seen after {at_answer:.0f} rows (median of 10 runs); a smaller rescaling takes "
+           f"longer than {max_median_delay} rows. A 56-row reference cannot tell small changes from chance "
+           "quickly: a larger reference (the feedback log's rows, notebook 10) would.")

@@ -69,3 +69,76 @@ def variant_accuracy(table, title):
     ax.set_xlim(min(table["low"].min() - 0.02, 0.85), 1.0)
     fig.tight_layout()
     return fig
+
+
+def drift_false_alarms(min_p_values, threshold, rows_per_test):
+    """Each test's smallest p-value on undrifted traffic, against the drift threshold."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    tests = np.arange(1, len(min_p_values) + 1)
+    alarm = min_p_values < threshold
+    ax.scatter(tests[~alarm], min_p_values[~alarm], s=4, color="tab:blue", label="no drift found")
+    ax.scatter(tests[alarm], min_p_values[alarm], s=12, color="tab:red", label=f"false alarm ({alarm.sum()})")
+    ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:.2g}")
+    ax.set_yscale("log")
+    ax.set(xlabel=f"test (one every {rows_per_test} rows)", ylabel="smallest p-value of the 30 features",
+           title="undrifted traffic: every red point is a false alarm")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def drift_traces(traces, threshold):
+    """Smallest p-value of each test against the rows since a change began, one line per change."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for label, trace in traces.items():
+        ax.plot(trace.rows - trace.shift_at, trace.min_p, marker="o", markersize=3, label=label)
+    ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label="threshold")
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.annotate("the change begins", (0, 1), xytext=(4, -12), textcoords="offset points", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylim(max(1e-30, min(t.min_p.min() for t in traces.values()) / 10), 2)
+    ax.set(xlabel="rows since the change began", ylabel="smallest p-value of the 30 features",
+           title="under the dashed line the monitor reports drift")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def detection_delays(delays, interval):
+    """The detection delay of each run, per change: rows from the change to the first alarm."""
+    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.5 * len(delays)))
+    for i, (label, runs) in enumerate(delays.items()):
+        seen = [d for d in runs if d is not None]
+        jitter = np.random.default_rng(i).uniform(-0.15, 0.15, len(seen))
+        ax.scatter(seen, i + jitter, s=12, alpha=0.7)
+        ax.annotate(f"median {np.median(seen):.0f}" if seen else "never seen", (max(seen or [0]), i),
+                    xytext=(8, -3), textcoords="offset points", fontsize=8)
+    ax.set_yticks(range(len(delays)), list(delays))
+    ax.set(xlabel=f"rows from the change to the first test finding drift (tests every {interval} rows)",
+           title="how soon each change is seen (one point a run)")
+    fig.tight_layout()
+    return fig
+
+
+def ks_distance(reference, window, changed, name):
+    """The distribution functions of one feature: reference, a window of traffic, the same window
+    changed; the KS distance is the largest vertical gap between two of them."""
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    for values, label, color in ((reference, f"reference: {len(reference)} training rows", "black"),
+                                 (window, f"window: {len(window)} recent rows", "tab:blue"),
+                                 (changed, "the same window, changed", "tab:red")):
+        x = np.sort(values)
+        ax.step(x, np.arange(1, len(x) + 1) / len(x), where="post", label=label, color=color)
+    for values, color in ((window, "tab:blue"), (changed, "tab:red")):
+        grid = np.sort(np.concatenate([reference, values]))
+        gap = (np.searchsorted(np.sort(reference), grid, side="right") / len(reference)
+               - np.searchsorted(np.sort(values), grid, side="right") / len(values))
+        i = int(np.argmax(np.abs(gap)))
+        top = np.searchsorted(np.sort(reference), grid[i], side="right") / len(reference)
+        ax.vlines(grid[i], top, top - gap[i], color=color, linewidth=3, alpha=0.5)
+        ax.annotate(f"D = {abs(gap[i]):.2f}", (grid[i], top - gap[i] / 2), xytext=(6, 0), textcoords="offset points",
+                    color=color, fontsize=9)
+    ax.set(xlabel=name, ylabel="share of rows at most x", title="the KS distance: the largest gap between two curves")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

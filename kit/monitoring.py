@@ -8,6 +8,8 @@ import os
 import subprocess
 import time
 
+import numpy as np
+
 import requests
 
 from kit import REPO_ROOT
@@ -198,17 +200,10 @@ def wait_for_targets(prometheus, n=1, timeout=30):
     return wait_until(up, f"{n} model target(s) to be up in Prometheus", timeout, interval=0.5)
 
 
-def feedback_wave(client, X, y, rows_per_second, n_rows=None, flip=False, stop=None, max_seconds=120,
-                  min_rows=0):
-    """Sends one feedback call per row at a steady pace, cycling through (X, y).
-
-    flip: send the opposite labels (a degraded stretch: the model now looks wrong 93 % of the time).
-    Stops after n_rows rows, or as soon as stop() returns true (checked once a second, after at
-    least min_rows rows), and in any case after max_seconds. Returns (rows sent, start time, end time).
-    """
-    until = f"{n_rows} rows" if n_rows else "the alert changes state"
-    print(f"sending {'flipped' if flip else 'true'} labels, one row a call, {rows_per_second} rows/s, until {until} "
-          f"(at most {max_seconds} s)", flush=True)
+def paced_calls(call, rows_per_second, n_rows=None, stop=None, max_seconds=120, min_rows=0):
+    """Calls call(i) for i = 0, 1, ... at a steady pace of rows_per_second. Stops after n_rows
+    calls, or as soon as stop() returns true (checked once a second, after at least min_rows), and
+    in any case after max_seconds. Returns (calls made, start time, end time)."""
     start = time.time()
     sent, next_check = 0, start + 1
     while n_rows is None or sent < n_rows:
@@ -219,11 +214,43 @@ def feedback_wave(client, X, y, rows_per_second, n_rows=None, flip=False, stop=N
             next_check = now + 1
             if stop():
                 break
-        i = sent % len(X)
-        label = 1 - int(y[i]) if flip else int(y[i])
-        client.feedback([X[i]], [label])
+        call(sent)
         sent += 1
         delay = start + sent / rows_per_second - time.time()
         if delay > 0:
             time.sleep(delay)
     return sent, start, time.time()
+
+
+def feedback_wave(client, X, y, rows_per_second, n_rows=None, flip=False, stop=None, max_seconds=120,
+                  min_rows=0):
+    """Sends one feedback call per row at a steady pace, cycling through (X, y) (paced_calls says
+    when it stops). flip: send the opposite labels (a degraded stretch: the model now looks wrong
+    93 % of the time). Returns (rows sent, start time, end time)."""
+    until = f"{n_rows} rows" if n_rows else "the alert changes state"
+    print(f"sending {'flipped' if flip else 'true'} labels, one row a call, {rows_per_second} rows/s, until {until} "
+          f"(at most {max_seconds} s)", flush=True)
+
+    def send(i):
+        label = 1 - int(y[i % len(X)]) if flip else int(y[i % len(X)])
+        client.feedback([X[i % len(X)]], [label])
+
+    return paced_calls(send, rows_per_second, n_rows, stop, max_seconds, min_rows)
+
+
+def prediction_wave(client, X, rows_per_second, change=None, n_rows=None, stop=None, max_seconds=120,
+                    min_rows=0):
+    """Asks for one prediction per row at a steady pace, cycling through X in a shuffled order,
+    each row first passed through change() if given (a drifted stretch). Returns (rows sent,
+    start time, end time)."""
+    until = f"{n_rows} rows" if n_rows else "the alert changes state"
+    what = getattr(change, "label", "changed") if change else "unchanged"
+    print(f"predicting {what} rows, one a call, {rows_per_second} rows/s, until {until} (at most {max_seconds} s)",
+          flush=True)
+    order = np.random.default_rng(0).permutation(len(X))
+
+    def send(i):
+        row = X[order[i % len(X)]][None, :]
+        client.predict(change(row) if change else row)
+
+    return paced_calls(send, rows_per_second, n_rows, stop, max_seconds, min_rows)
