@@ -15,7 +15,7 @@ ifeq ($(shell uname -m),x86_64)
 export OPENBLAS_CORETYPE ?= Haswell
 endif
 
-.PHONY: help setup models image serve stop monitor monitor-stop scale scale-down run-notebooks test test-unit test-reliability \
+.PHONY: help setup models retrain image serve stop monitor monitor-stop scale scale-down run-notebooks test test-unit test-reliability \
         lab exercises bundle refresh-notebooks reset-feedback clean bench article-image trace-image prometheus-rule
 
 help: ## List the targets
@@ -29,6 +29,10 @@ bundle: image ## One archive for a laptop with no network (build/bundle/): both 
 
 models: setup ## Train both models into models/ (deterministic) and save the test set
 	@$(NB_PYTHON) -m kit.training
+
+RETRAIN_ARGS ?=
+retrain: setup ## Retrain from the running containers' feedback logs, check on held-out rows, new artifact and image; RETRAIN_ARGS="--from NAME --no-image"
+	@$(NB_PYTHON) -m kit.retraining $(RETRAIN_ARGS)
 
 image: ## Build the serving image docker-model:1.0.0 (offline base and wheelhouse if needed)
 	@bash image/build.sh
