@@ -17,7 +17,7 @@ from serving.feedback_log import FeedbackLog, Score
 from serving.metrics import FeedbackMetrics
 from serving.peers import forward_feedback
 from serving.prediction_ids import REPLICA, replica_of
-from serving.validation import N_FEATURES, check_features, check_response, check_truth
+from serving.validation import N_FEATURES, check_features, check_response, check_served, check_truth
 
 
 class DockerModel:
@@ -61,11 +61,12 @@ class DockerModel:
         if response is None:
             self.figures.log_feedback(X, self.model.predict(X), y, self.model_version)
             return []
-        answered = check_response(response, len(X), self.served_versions)
+        answered = check_response(response, len(X))
         owner = replica_of(answered.puid)
-        if owner and owner != REPLICA:
+        if owner and owner != REPLICA:  # it checks the model version: it may serve one this replica does not
             forward_feedback(owner, X, y, response)
         else:
+            check_served(answered, self.served_versions)
             self.figures.log_feedback(X, answered.predictions, y, answered.model_version, puid=answered.puid)
         return []
 

@@ -31,7 +31,7 @@ models: setup ## Train both models into models/ (deterministic) and save the tes
 	@$(NB_PYTHON) -m kit.training
 
 RETRAIN_ARGS ?=
-retrain: setup ## Retrain from the running containers' feedback logs, check on held-out rows, new artifact and image; RETRAIN_ARGS="--from NAME --no-image"
+retrain: setup ## Retrain from the running containers' feedback logs, check on held-out rows, new artifact and image; RETRAIN_ARGS="--since 2h --from NAME --no-image"
 	@$(NB_PYTHON) -m kit.retraining $(RETRAIN_ARGS)
 
 image: ## Build the serving image docker-model:1.0.0 (offline base and wheelhouse if needed)
@@ -54,8 +54,9 @@ REPLICAS ?= 3
 WORKERS  ?= 2
 WEIGHTS  ?=
 MODELS   ?=
-export WEIGHTS MODELS
-scale: image ## REPLICAS (1-3) x WORKERS behind nginx on :9000 (REST), :5000 (gRPC); WEIGHTS=3,1; MODELS=binary-lr.joblib,binary-percept.joblib
+IMAGES   ?=
+export WEIGHTS MODELS IMAGES
+scale: image ## REPLICAS (1-3) x WORKERS behind nginx on :9000 (REST), :5000 (gRPC); WEIGHTS=3,1; MODELS=binary-lr.joblib,binary-percept.joblib; IMAGES=one per replica (a canary)
 	@bash scripts/serve/scale.sh up $(REPLICAS) $(WORKERS)
 	@bash monitoring/monitor.sh refresh
 

@@ -47,3 +47,31 @@ def rows_needed(p_a, p_b, alpha=0.05, power=0.8):
     z_alpha, z_power = norm.ppf(1 - alpha / 2), norm.ppf(power)
     variance = p_a * (1 - p_a) + p_b * (1 - p_b)
     return math.ceil((z_alpha + z_power) ** 2 * variance / (p_a - p_b) ** 2)
+
+
+def canary_verdict(current, canary, worse_by=0.05, alpha=0.05, beta=0.05):
+    """Wald's sequential probability ratio test of a canary against the current model, on the
+    confusion counts {tp, fp, tn, fn} each got during the canary: may it take all the traffic?
+
+    H0: the canary errs as often as the current model (p0, its error rate measured live alongside);
+    H1: it errs `worse_by` more often (p1 = p0 + worse_by). After every row the log-likelihood
+    ratio of the canary's answers moves up with an error, down with a right answer. "roll back"
+    once it crosses log((1 - beta) / alpha), "promote" once under log(beta / (1 - alpha)), else
+    "continue". However often it is looked at, a canary as good as the current model is rolled back
+    with probability at most alpha, and one worse by `worse_by` promoted with at most beta.
+    (p0 is estimated, not known: the guarantees hold approximately, better as the current model's
+    rows grow.)"""
+    current_rows, canary_rows = sum(current.values()), sum(canary.values())
+    if current_rows == 0:
+        return {"decision": "continue", "llr": 0.0, "upper": math.log((1 - beta) / alpha),
+                "lower": math.log(beta / (1 - alpha)), "canary_rows": canary_rows, "p0": None, "p1": None,
+                "canary_error": None}
+    # A current model with no error yet would make one canary error infinitely damning.
+    p0 = min(max((current["fp"] + current["fn"]) / current_rows, 0.005), 0.5)
+    p1 = p0 + worse_by
+    errors = canary["fp"] + canary["fn"]
+    llr = errors * math.log(p1 / p0) + (canary_rows - errors) * math.log((1 - p1) / (1 - p0))
+    upper, lower = math.log((1 - beta) / alpha), math.log(beta / (1 - alpha))
+    decision = "roll back" if llr >= upper else "promote" if llr <= lower else "continue"
+    return {"decision": decision, "llr": llr, "upper": upper, "lower": lower, "canary_rows": canary_rows,
+            "p0": p0, "p1": p1, "canary_error": errors / canary_rows if canary_rows else None}

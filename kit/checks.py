@@ -400,3 +400,31 @@ def smallest_detected_factor(answer, reference, pool, factors, max_median_delay)
     _right(f"x {answer} is seen after {at_answer:.0f} rows (median of 10 runs); a smaller rescaling takes "
            f"longer than {max_median_delay} rows. A 56-row reference cannot tell small changes from chance "
            "quickly: a larger reference (the feedback log's rows, notebook 10) would.")
+
+
+def canary_llr(answer, verdict, canary):
+    """The log-likelihood ratio of the canary's counts, worked out by hand."""
+    import math
+
+    answer = float(_given(answer, "a float"))
+    errors, rows = canary["fp"] + canary["fn"], sum(canary.values())
+    expected = errors * math.log(verdict["p1"] / verdict["p0"]) + (rows - errors) * math.log(
+        (1 - verdict["p1"]) / (1 - verdict["p0"]))
+    _expect(abs(answer - expected) < 1e-6,
+            f"{answer:.4f} is not it: add log(p1 / p0) for each of the {errors} errors and log((1 - p1) / (1 - p0)) "
+            f"for each of the {rows - errors} right answers")
+    _right(f"{expected:.3f}, over the boundary {verdict['upper']:.3f}: {errors} errors in {rows} rows are far more "
+           f"likely from a model erring {verdict['p1']:.1%} of the time than from one erring {verdict['p0']:.1%}.")
+
+
+def rows_to_promote(answer, p0, worse_by=0.05, alpha=0.05, beta=0.05):
+    """The right answers in a row that take a canary from 0 to the promotion boundary."""
+    import math
+
+    answer = _given(answer, "an int")
+    p1 = p0 + worse_by
+    expected = math.ceil(math.log(beta / (1 - alpha)) / math.log((1 - p1) / (1 - p0)))
+    _expect(answer == expected, f"{answer} is not it: how many times must log((1 - p1) / (1 - p0)) be added "
+                                "to reach log(beta / (1 - alpha))?")
+    _right(f"{expected} right answers without an error, with p0 = {p0:.3f}: a canary is promoted only on evidence, "
+           "and every error it makes sets it back by log(p1 / p0), several right answers' worth.")

@@ -142,3 +142,20 @@ def ks_distance(reference, window, changed, name):
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def canary_paths(histories):
+    """The canary test's log-likelihood ratio after each batch of feedback, one line per canary,
+    between its two boundaries: over the upper one it is rolled back, under the lower one promoted."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for label, history in histories.items():
+        ax.plot([0] + [v["canary_rows"] for v in history], [0] + [v["llr"] for v in history], marker="o",
+                markersize=3, label=f"{label}: {history[-1]['decision']}")
+    first = next(iter(histories.values()))[-1]
+    ax.axhline(first["upper"], color="tab:red", linestyle="--", linewidth=1, label="roll back above")
+    ax.axhline(first["lower"], color="tab:green", linestyle="--", linewidth=1, label="promote below")
+    ax.set(xlabel="canary rows fed back", ylabel="log-likelihood ratio\n(worse by the margin : as good)",
+           title="each error pushes the line up, each right answer down")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -133,13 +133,16 @@ def _rows_of(source):
     return [json.loads(line) for line in _exec_in(source).splitlines() if line.strip()]
 
 
-def logged_feedback(sources=None):
+def logged_feedback(sources=None, since=None):
     """The feedback rows and labels of containers (by name, read with docker exec) and SQLite files
-    (paths); by default of every running container of make serve and make scale."""
+    (paths); by default of every running container of make serve and make scale. since: only the
+    rows logged at or after that Unix time (the recent traffic, not last month's)."""
     sources = list(sources) if sources else default_sources()
     features, labels, origin, versions = [], [], [], []
     for source in sources:
         for row in _rows_of(source):
+            if since is not None and row["received_at"] < since:
+                continue
             # The log stores the features as JSON text; docker exec hands that text on as it is.
             x = json.loads(row["features"]) if isinstance(row["features"], str) else row["features"]
             if len(x) != N_FEATURES:
@@ -438,11 +441,24 @@ def _figures(m):
             f"(TP {m['tp']} FP {m['fp']} TN {m['tn']} FN {m['fn']})")
 
 
+def _ago(text):
+    """'30m', '2h', '7d' (or seconds): the Unix time that long ago."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        seconds = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"{text!r}: an age such as 30m, 2h or 7d") from None
+    return time.time() - seconds
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m kit.retraining", description=__doc__.split("\n\n")[0])
     p.add_argument("--from", dest="sources", action="append", metavar="SOURCE",
                    help="a container name or a feedback .sqlite file, repeatable; default: the running "
                         f"containers among {', '.join(CONTAINERS)}")
+    p.add_argument("--since", type=_ago, metavar="AGE",
+                   help="only the rows logged within AGE (30m, 2h, 7d): the recent traffic, not the oldest "
+                        "(notebook 06 feeds back wrong labels on purpose)")
     p.add_argument("--base", default="binary-lr.joblib", help="the current model: an artifact of models/ or a path")
     p.add_argument("--min-rows", type=int, default=MIN_ROWS, help=f"distinct rows needed (default {MIN_ROWS})")
     p.add_argument("--holdout", type=float, default=0.3, help="the fraction of rows kept to judge by (0.3)")
@@ -454,7 +470,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         sources = args.sources or default_sources()
-        feedback = logged_feedback(sources)
+        feedback = logged_feedback(sources, since=args.since)
         for source in sources:
             versions = feedback.counts().get(str(source), {})
             _say(f"{source}: {sum(versions.values())} rows ({', '.join(f'{v} {n}' for v, n in versions.items())})")

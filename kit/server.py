@@ -54,11 +54,13 @@ def feedback_log_rows(container="docker-model"):
 BALANCER_URL = "http://localhost:9000"
 
 
-def scale(replicas=3, workers=2, weights=None, models=None, show=True):
+def scale(replicas=3, workers=2, weights=None, models=None, images=None, show=True):
     """Starts the replicas of deploy/compose.scale.yml behind the balancer (scripts/serve/scale.sh),
-    with `weights` (one per replica) and `models` (an artifact of models/ per replica) if given;
-    returns the balancer's URL, the one clients call, and the replicas' metrics URLs."""
-    env = {**os.environ, "WEIGHTS": ",".join(str(w) for w in weights or []), "MODELS": ",".join(models or [])}
+    with `weights` (one per replica), `models` (an artifact per replica) and `images` (an image
+    version per replica) if given; returns the balancer's URL, the one clients call, and the
+    replicas' metrics URLs."""
+    env = {**os.environ, "WEIGHTS": ",".join(str(w) for w in weights or []), "MODELS": ",".join(models or []),
+           "IMAGES": ",".join(images or [])}
     run(["bash", "scripts/serve/scale.sh", "up", str(replicas), str(workers)], show=show, env=env)
     return BALANCER_URL, [f"http://localhost:600{i}/metrics" for i in range(1, replicas + 1)]
 

@@ -180,8 +180,9 @@ class AnsweredPrediction:
         self.puid, self.predictions, self.model_version = puid, predictions, model_version
 
 
-def check_response(response, n_rows, served_versions):
-    """The prediction a feedback call's `response` holds, or BadInput if it cannot be right."""
+def check_response(response, n_rows):
+    """The prediction a feedback call's `response` holds, or BadInput if it cannot be right (its
+    model version is checked by the replica that made it: check_served)."""
     meta = response.get("meta") if isinstance(response.get("meta"), dict) else {}
     puid = meta.get("puid")
     if not isinstance(puid, str) or not puid:
@@ -191,10 +192,14 @@ def check_response(response, n_rows, served_versions):
         raise BadInput(f"the response holds {len(predictions)} prediction(s) for {n_rows} row(s) of truth")
     labels = check_truth(predictions, n_rows)  # a prediction of this model is a label: 0 or 1
     version = (meta.get("tags") or {}).get("model_version") if isinstance(meta.get("tags"), dict) else None
-    if version not in served_versions:
-        raise BadInput(f"response.meta.tags.model_version is {version!r}, not a model this kit serves "
-                       f"({', '.join(sorted(served_versions))})")
     return AnsweredPrediction(puid, labels, version)
+
+
+def check_served(answered, served_versions):
+    """BadInput unless the prediction's model version is one this server's metadata lists."""
+    if answered.model_version not in served_versions:
+        raise BadInput(f"response.meta.tags.model_version is {answered.model_version!r}, not a model this server "
+                       f"serves ({', '.join(sorted(served_versions))})")
 
 
 def check_feedback(body):

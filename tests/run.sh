@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 without_docker=()
 if ! docker info >/dev/null 2>&1; then
-  echo "[test] no Docker engine answers: notebooks 03, 07 and 08 (image, replicas) are left out of nbval," \
+  echo "[test] no Docker engine answers: notebooks 03, 07, 08 and 10 (images, replicas) are left out of nbval," \
        "and the fault tests are skipped" >&2
   without_docker=(--ignore=notebooks/03_build_image.ipynb --ignore=notebooks/07_scale_out.ipynb
-                  --ignore=notebooks/08_ab_test.ipynb)
+                  --ignore=notebooks/08_ab_test.ipynb --ignore=notebooks/10_retrain_canary.ipynb)
 fi
 # tests/test_browser.py drives Debian's Chromium: installed here when missing and run as root (without
 # it, that test is skipped and names the packages).

@@ -241,7 +241,7 @@ def test_feedback_is_scored_by_the_prediction_and_model_its_response_names(model
 @pytest.mark.parametrize("damage, says", [
     (lambda r: r["meta"].pop("puid"), "response.meta.puid is missing"),
     (lambda r: r["data"]["ndarray"].pop(), "the response holds 1 prediction(s) for 2 row(s)"),
-    (lambda r: r["meta"]["tags"].update(model_version="binary-lr.joblib@000000000000"), "not a model this kit serves"),
+    (lambda r: r["meta"]["tags"].update(model_version="binary-lr.joblib@000000000000"), "not a model this server serves"),
     (lambda r: r["data"].update(ndarray=[0, 7]), "must be 0 or 1"),
 ])
 def test_a_response_that_cannot_be_right_is_refused_and_counts_nothing(model, test_set, damage, says):
@@ -252,6 +252,24 @@ def test_a_response_that_cannot_be_right_is_refused_and_counts_nothing(model, te
         model.send_feedback(X[:2], None, 0, y[:2], response=response)
     assert refused.value.status_code == 400 and says in str(refused.value)
     assert sum(model.feedback.totals().values()) == 0
+
+
+def test_feedback_for_another_replicas_model_is_handed_on_unchecked_here(model, test_set, monkeypatch):
+    """A canary's model version is one the other replicas' metadata does not list: the replica that
+    made the prediction checks it, not the one the balancer gave the feedback to."""
+    import DockerModel as module
+    from serving import prediction_ids
+
+    X, y = test_set
+    handed_on = []
+    monkeypatch.setattr(prediction_ids, "PEERS", ["r1", "r2"])
+    monkeypatch.setattr(module, "REPLICA", "r1")
+    monkeypatch.setattr(module, "forward_feedback", lambda owner, *args: handed_on.append(owner))
+    canary = "binary-lr-retrained-0123abcd.joblib@0123abcd4567"
+    model.send_feedback(X[:3], None, 0, y[:3], response=_answered(model, X[:3], "p-6.r2", canary))
+    assert handed_on == ["r2"] and sum(model.feedback.totals().values()) == 0
+    with pytest.raises(BadInput, match="not a model this server serves"):  # its own puid: checked here
+        model.send_feedback(X[:3], None, 0, y[:3], response=_answered(model, X[:3], "p-7.r1", canary))
 
 
 def test_a_prediction_fed_back_is_remembered_across_restarts(tmp_path, test_set):

@@ -172,6 +172,19 @@ def test_feedback_of_sqlite_logs_comes_back_as_logged(test_set, tmp_path):
     assert list(fb.source[309:311]) == [str(one), str(two)]
 
 
+def test_since_keeps_only_the_recent_rows(test_set, tmp_path):
+    import time
+
+    X, y = test_set
+    path = tmp_path / "feedback.sqlite"
+    _log_with_rows(path, X[:100], y[:100], COMMITTED_LR)
+    time.sleep(0.01)
+    since = time.time()
+    _log_with_rows(path, X[100:130], y[100:130], COMMITTED_LR)
+    recent = logged_feedback([str(path)], since=since)
+    assert np.array_equal(recent.X, X[100:130]) and np.array_equal(recent.y, y[100:130])
+
+
 # run_module warns that the module is imported already (by this file): harmless for its __main__ block.
 @pytest.mark.filterwarnings("ignore:'serving.feedback_log' found in sys.modules")
 def test_the_container_format_is_read_like_the_file(test_set, tmp_path, monkeypatch, capsys):

@@ -5,6 +5,9 @@
 #   scripts/serve/scale.sh up [REPLICAS] [WORKERS] | down | reset
 # WEIGHTS=3,1 (one per replica) splits the traffic unevenly; the default is even.
 # MODELS=binary-lr.joblib,binary-percept.joblib (one artifact of models/ per replica): an A/B test.
+# IMAGES=docker-model:1.0.0,docker-model:1.0.0-retrained-<sha> (one per replica): a canary of a new
+# image version (make retrain), whose MODELS entry names the artifact it carries.
+# Replicas beyond REPLICAS that run are stopped (their volumes are kept).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export IMAGE=${IMAGE:-docker-model:$(cat VERSION)}
@@ -21,13 +24,31 @@ case "${1:-up}" in
       bash scripts/serve/serve.sh stop
     fi
     services=(); for i in $(seq 1 "$replicas"); do services+=("r$i"); done
+    images=()
+    if [ -n "${IMAGES:-}" ]; then
+      IFS=, read -ra images <<<"$IMAGES"
+      [ ${#images[@]} = "$replicas" ] || { say "IMAGES=$IMAGES must name one image per replica ($replicas)"; exit 2; }
+    fi
+    for i in 1 2 3; do
+      image=${images[$((i - 1))]:-$IMAGE}
+      docker image inspect "$image" >/dev/null 2>&1 || { say "no image $image: make image, or make retrain for a retrained one"; exit 1; }
+      export "IMAGE_R$i=$image"
+    done
     if [ -n "${MODELS:-}" ]; then
       IFS=, read -ra models <<<"$MODELS"
       [ ${#models[@]} = "$replicas" ] || { say "MODELS=$MODELS must name one artifact per replica ($replicas)"; exit 2; }
       for i in $(seq 1 "$replicas"); do
-        [ -f "models/${models[$((i - 1))]}" ] || { say "no models/${models[$((i - 1))]}: MODELS names files of models/"; exit 2; }
+        # Another image carries its own models (the replica's start checks the artifact against them).
+        if [ "${images[$((i - 1))]:-$IMAGE}" = "$IMAGE" ] && [ ! -f "models/${models[$((i - 1))]}" ]; then
+          say "no models/${models[$((i - 1))]}: MODELS names files of models/ (or of the replica's image, with IMAGES)"; exit 2
+        fi
         export "MODEL_R$i=${models[$((i - 1))]}"
       done
+    fi
+    extra=(); for i in $(seq $((replicas + 1)) 3); do extra+=("r$i"); done
+    if [ ${#extra[@]} -gt 0 ] && [ -n "$("${compose[@]}" ps -q "${extra[@]}" 2>/dev/null)" ]; then
+      say "stopping ${extra[*]}: REPLICAS=$replicas (their feedback volumes are kept)"
+      "${compose[@]}" stop "${extra[@]}" 2>&1 | grep -v "^$" >&2 || true
     fi
     # A replica whose settings (MODELS, WORKERS, the image) changed is created again, its volume kept.
     say "\$ ${compose[*]} up -d ${services[*]}"
