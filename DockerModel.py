@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from serving import drift
+from serving import drift, scraped
 from serving.artifacts import DEFAULT_MODEL_PATH, load_verified, served_versions
 from serving.feedback_log import FeedbackLog, Score
 from serving.metrics import FeedbackMetrics
@@ -36,8 +36,8 @@ class DockerModel:
         self.feedback = FeedbackLog(feedback_db or os.environ.get("FEEDBACK_DB", ":memory:"))
         self.figures = FeedbackMetrics(self.feedback, self.model_version)
         # None with DRIFT=off, or for an artifact whose metadata records no reference rows.
-        self.drift = drift.served = None if model is not None else drift.DriftMonitor.for_model(
-            self.model_name, self.model_version)
+        self.drift = None if model is not None else drift.DriftMonitor.for_model(self.model_name, self.model_version)
+        scraped.figures, scraped.drift = self.figures, self.drift  # what the metrics page reads
         self.last_request = threading.local()
 
     def load(self):
@@ -47,9 +47,10 @@ class DockerModel:
     def predict(self, X, features_names=None, meta=None):
         X = check_features(X)
         self.last_request.shape = str(X.shape)
+        predictions = self.model.predict(X)
         if self.drift is not None and not drift.is_probe(meta):
             self.drift.observe(X)
-        return self.model.predict(X)
+        return predictions
 
     def send_feedback(self, features, feature_names, reward, truth, routing="", response=None):
         """response: the prediction's response, as Seldon's Feedback message carries it. Without it the
@@ -63,7 +64,7 @@ class DockerModel:
             return []
         answered = check_response(response, len(X))
         owner = replica_of(answered.puid)
-        if owner and owner != REPLICA:  # it checks the model version: it may serve one this replica does not
+        if owner and owner != REPLICA:  # the owner checks the model version: it may serve one this replica does not
             forward_feedback(owner, X, y, response)
         else:
             check_served(answered, self.served_versions)
@@ -92,9 +93,12 @@ class DockerModel:
         return Score(**self.feedback.totals())
 
     def health_status(self):
-        """What /health/status answers; raises (answered 500) when the model or its log is unusable."""
+        """What /health/status answers; raises (answered 500) when the model or its log is unusable.
+        A log that cannot be written is said, not raised: predictions go on while feedback gets 507."""
         self.model.predict(np.zeros((1, N_FEATURES)))
-        return {"model_version": self.model_version, "feedback_rows": sum(self.feedback.totals().values())}
+        unwritable = self.feedback.writable()
+        return {"model_version": self.model_version, "feedback_rows": sum(self.feedback.totals().values()),
+                "feedback_log": f"unwritable: {unwritable}" if unwritable else "writable"}
 
     @property
     def model_error_handler(self):

@@ -49,7 +49,7 @@ def rows_needed(p_a, p_b, alpha=0.05, power=0.8):
     return math.ceil((z_alpha + z_power) ** 2 * variance / (p_a - p_b) ** 2)
 
 
-def canary_verdict(current, canary, worse_by=0.05, alpha=0.05, beta=0.05):
+def canary_verdict(current, canary, worse_by=0.05, alpha=0.05, beta=0.05, min_current_rows=200):
     """Wald's sequential probability ratio test of a canary against the current model, on the
     confusion counts {tp, fp, tn, fn} each got during the canary: may it take all the traffic?
 
@@ -59,19 +59,21 @@ def canary_verdict(current, canary, worse_by=0.05, alpha=0.05, beta=0.05):
     once it crosses log((1 - beta) / alpha), "promote" once under log(beta / (1 - alpha)), else
     "continue". However often it is looked at, a canary as good as the current model is rolled back
     with probability at most alpha, and one worse by `worse_by` promoted with at most beta.
-    (p0 is estimated, not known: the guarantees hold approximately, better as the current model's
-    rows grow.)"""
+    p0 is estimated, not known: no decision is taken before the current model has
+    `min_current_rows`, and the guarantees hold approximately, better as its rows grow."""
+    if not 0 < worse_by < 0.5:
+        raise ValueError(f"worse_by={worse_by}: a difference of error rates between 0 and 0.5")
     current_rows, canary_rows = sum(current.values()), sum(canary.values())
-    if current_rows == 0:
-        return {"decision": "continue", "llr": 0.0, "upper": math.log((1 - beta) / alpha),
-                "lower": math.log(beta / (1 - alpha)), "canary_rows": canary_rows, "p0": None, "p1": None,
-                "canary_error": None}
+    errors = canary["fp"] + canary["fn"]
+    upper, lower = math.log((1 - beta) / alpha), math.log(beta / (1 - alpha))
+    verdict = {"decision": "continue", "llr": 0.0, "upper": upper, "lower": lower, "canary_rows": canary_rows,
+               "current_rows": current_rows, "p0": None, "p1": None,
+               "canary_error": errors / canary_rows if canary_rows else None}
+    if current_rows < min_current_rows:
+        return verdict
     # A current model with no error yet would make one canary error infinitely damning.
     p0 = min(max((current["fp"] + current["fn"]) / current_rows, 0.005), 0.5)
     p1 = p0 + worse_by
-    errors = canary["fp"] + canary["fn"]
     llr = errors * math.log(p1 / p0) + (canary_rows - errors) * math.log((1 - p1) / (1 - p0))
-    upper, lower = math.log((1 - beta) / alpha), math.log(beta / (1 - alpha))
     decision = "roll back" if llr >= upper else "promote" if llr <= lower else "continue"
-    return {"decision": decision, "llr": llr, "upper": upper, "lower": lower, "canary_rows": canary_rows,
-            "p0": p0, "p1": p1, "canary_error": errors / canary_rows if canary_rows else None}
+    return {**verdict, "decision": decision, "llr": llr, "p0": p0, "p1": p1}

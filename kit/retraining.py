@@ -293,8 +293,9 @@ def write_artifact(result, out_dir=OUT_DIR, max_drop=MAX_ACCURACY_DROP, min_accu
     if failed:
         raise RetrainingRefused("the candidate failed its checks and is not written: " + "; ".join(failed))
     models_dir, out_dir = Path(models_dir), Path(out_dir)
-    if out_dir.resolve() == models_dir.resolve():
-        raise RetrainingRefused(f"out_dir is {models_dir} itself: write the retrained models elsewhere")
+    if out_dir.resolve().is_relative_to(models_dir.resolve()):
+        raise RetrainingRefused(f"out_dir {out_dir} is inside {models_dir}, the committed models: write the "
+                                "retrained ones elsewhere (build/retrained/models)")
     metadata = json.loads((models_dir / "metadata.json").read_text())
     # The server checks an artifact against metadata.json's top-level versions: a model pickled by
     # other versions than those would be served by libraries it was not made with.
@@ -494,7 +495,11 @@ def main(argv=None):
         _say("nothing written, no image built: what is served stays as it is")
         return 1
     _say(f"checks passed: within {MAX_ACCURACY_DROP} of the current model's accuracy, above {MIN_ACCURACY}")
-    artifact = write_artifact(result, args.out_dir)
+    try:
+        artifact = write_artifact(result, args.out_dir)
+    except RetrainingRefused as err:
+        _say(f"refused: {err}")
+        return 2
     _say(f"artifact {_shown(artifact.path)} sha256 {artifact.sha256}")
     if args.no_image:
         return 0

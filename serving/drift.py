@@ -12,7 +12,7 @@ already). A test costs about 7 ms of CPU: a process tests at most once every DRI
 that heavy traffic cannot turn the monitor into load.
 
 The results are read when Prometheus scrapes, with the names Seldon Core's drift detector gives them
-(serving/tuning/drift_metrics puts them on seldon-core's metrics page):
+(serving/tuning/scrape_metrics puts them on seldon-core's metrics page):
 
     seldon_metric_drift_p_val{index, feature}     GAUGE    the last test's p-value of each feature
     seldon_metric_drift_distance{index, feature}  GAUGE    its KS statistic
@@ -127,6 +127,24 @@ def is_probe(meta):
 
 # Shared counters (int64) at the start of the mapped memory.
 ROWS_SEEN, TESTS, DRIFTS, TESTED_AT_ROW = range(4)
+# The lock is held for a copy of a few rows: a request waits for it at most LOCK_WAIT_S, and after
+# STALLED_AFTER misses in a row its holder is taken for dead. A test or a scrape waits longer.
+LOCK_WAIT_S, STALLED_AFTER, STATE_WAIT_S = 0.05, 3, 2.0
+
+
+class StalledLock(RuntimeError):
+    """The shared window's lock was not had in time: a process died holding it."""
+
+
+class _Held:
+    def __init__(self, lock):
+        self.lock = lock
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.lock.release()
 
 
 class DriftMonitor:
@@ -149,7 +167,8 @@ class DriftMonitor:
         self._lock = multiprocessing.Lock()
         self._wake = None
         self._thread_pid = None
-        self._stalled = False
+        self._thread_lock = threading.Lock()
+        self._missed = 0  # consecutive rows not added: the lock was not had in time
 
     @classmethod
     def for_model(cls, model_path, model_version, settings=None):
@@ -161,22 +180,27 @@ class DriftMonitor:
         if reference is None:
             logger.warning("No drift reference recorded for %s: drift detection is off", model_path)
             return None
+        import scipy.stats  # noqa: F401 - before the workers fork, not in each one's first test
+
         return cls(reference, settings, model_version)
 
     # -- the request path --------------------------------------------------------------------
 
     def observe(self, rows):
         """Adds predicted rows to the window; wakes the test when DRIFT_INTERVAL more have come."""
-        if self._stalled:
+        if self._missed >= STALLED_AFTER:
             return
         n = len(rows)
         tail = rows[-self.settings.window:]
         # A process killed while it held the lock would hold it for ever: predictions go on
-        # without the monitor rather than wait.
-        if not self._lock.acquire(timeout=0.05):
-            self._stalled = True
-            logger.error("The drift window's lock is held by a process that is gone: drift detection stopped")
+        # without the monitor rather than wait for it.
+        if not self._lock.acquire(timeout=LOCK_WAIT_S):
+            self._missed += 1
+            if self._missed == STALLED_AFTER:
+                logger.error("The drift window's lock was not had in %s s %s times running: its holder is gone, "
+                             "this process adds no more rows", LOCK_WAIT_S, STALLED_AFTER)
             return
+        self._missed = 0
         try:
             seen = int(self._counters[ROWS_SEEN])
             start = (seen + n - len(tail)) % self.settings.window
@@ -193,9 +217,10 @@ class DriftMonitor:
         if not self.background:
             self.test()
             return
-        if self._thread_pid != os.getpid():  # a forked worker has no thread yet
-            self._wake, self._thread_pid = threading.Event(), os.getpid()
-            threading.Thread(target=self._test_loop, args=(self._wake,), name="drift-test", daemon=True).start()
+        with self._thread_lock:
+            if self._thread_pid != os.getpid():  # a forked worker has no thread yet
+                self._wake, self._thread_pid = threading.Event(), os.getpid()
+                threading.Thread(target=self._test_loop, args=(self._wake,), name="drift-test", daemon=True).start()
         self._wake.set()
 
     def _test_loop(self, wake):
@@ -210,13 +235,19 @@ class DriftMonitor:
 
     # -- off the request path ----------------------------------------------------------------
 
+    def _locked(self):
+        """The lock, or StalledLock if its holder seems gone (see observe)."""
+        if not self._lock.acquire(timeout=STATE_WAIT_S):
+            raise StalledLock("the drift window's lock was not had in time: its holder is gone")
+        return _Held(self._lock)
+
     def test(self):
         """Tests the window as it is now; returns (p-values, distances, is drift)."""
-        with self._lock:
+        with self._locked():
             seen = int(self._counters[ROWS_SEEN])
             window = self._window.copy()
         p_values, distances, is_drift = ks_test(self.reference.rows, window, self.settings.alpha)
-        with self._lock:
+        with self._locked():
             if seen > self._counters[TESTED_AT_ROW] or not self._counters[TESTS]:  # a later test may have finished first
                 self._results[0], self._results[1] = p_values, distances
                 self._counters[TESTED_AT_ROW] = seen
@@ -227,7 +258,7 @@ class DriftMonitor:
     def state(self):
         """What the last test found, read at once: {rows_seen, tests, drifts, p_values, distances,
         is_drift} (p_values etc. None before the first test)."""
-        with self._lock:
+        with self._locked():
             counters = [int(v) for v in self._counters]
             results = self._results.copy()
         tested = counters[TESTS] > 0
@@ -240,7 +271,11 @@ class DriftMonitor:
         """The figures as prometheus_client metric families, for the metrics page."""
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        state = self.state()
+        try:
+            state = self.state()
+        except StalledLock:
+            logger.error("drift figures left off the metrics page: the window's lock is held by a process that is gone")
+            return []
         model = {"model": self.model_version}
         counter = CounterMetricFamily("seldon_metric_drift_detections", "Drift tests that found drift (a p-value "
                                       "under the threshold), since the server started.", labels=list(model))
@@ -267,7 +302,3 @@ class DriftMonitor:
             p_val.add_metric([str(i), name, self.model_version], float(state["p_values"][i]))
             distance.add_metric([str(i), name, self.model_version], float(state["distances"][i]))
         return families + [threshold, is_drift, p_val, distance]
-
-
-# The monitor of the model this process serves (DockerModel sets it): the metrics page reads it.
-served = None

@@ -9,8 +9,10 @@ per-process counters add up to the totals exactly once.
 import contextlib
 import fcntl
 import json
+import mmap
 import os
 import sqlite3
+import struct
 import threading
 import time
 
@@ -52,6 +54,24 @@ class AlreadyFedBack(ValueError):
     """Feedback for a prediction whose feedback was logged already, with other rows or labels."""
 
 
+class LogUnwritable(OSError):
+    """The log cannot be written (its disk is full, or it is read-only): nothing of the call was stored."""
+
+
+FULL = "the disk holding the feedback log is full"
+FREE_AGAIN = 1 << 20  # bytes free again after a full disk: room for the write-ahead log to grow
+
+
+def _unwritable(err):
+    """The LogUnwritable an SQLite error means, or None if it means something else."""
+    text = str(err)
+    if "full" in text:
+        return LogUnwritable(f"{FULL} ({text})")
+    if any(s in text for s in ("readonly", "disk I/O error", "unable to open")):
+        return LogUnwritable(f"the feedback log cannot be written ({text})")
+    return None
+
+
 def outcome_of(prediction, truth):
     """'tp', 'fp', 'tn' or 'fn' for one binary prediction against its true label."""
     if truth == 1:
@@ -83,11 +103,33 @@ def ratios(counts):
     }
 
 
+class _LastFailure:
+    """When a write last failed and why, in memory shared by the processes forked after it is made
+    (a full disk has no room to record it): cleared by the next write that commits."""
+
+    def __init__(self):
+        self._memory = mmap.mmap(-1, 512)  # MAP_SHARED: 8 bytes of time, then the reason
+
+    def write(self, when, reason):
+        text = reason.encode()[:500]
+        self._memory[8:] = text.ljust(504, b"\0")
+        self._memory[:8] = struct.pack("d", when)
+
+    def clear(self):
+        if self._memory[:8] != bytes(8):
+            self._memory[:8] = bytes(8)
+
+    def read(self):
+        (when,) = struct.unpack("d", self._memory[:8])
+        return when, self._memory[8:].rstrip(b"\0").decode(errors="replace")
+
+
 class FeedbackLog:
     """Append-only feedback rows plus running totals, shared by all processes of one server."""
 
     def __init__(self, path):
         self.path = path
+        self._failure = _LastFailure()
         self._lock = threading.Lock()
         self._pid = None
         self._conn = None
@@ -138,15 +180,43 @@ class FeedbackLog:
 
     @contextlib.contextmanager
     def _transaction(self):
-        """A write transaction: committed if the block completes, rolled back otherwise."""
+        """A write transaction: committed if the block completes, rolled back otherwise.
+        LogUnwritable when the disk is full or the file read-only: then nothing of it is stored."""
         with self._locked(write=True) as conn:
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as err:
+                unwritable = _unwritable(err)
+                if unwritable is None:
+                    raise
+                self._failure.write(time.time(), str(unwritable))
+                raise unwritable from err
+            self._failure.clear()
+
+    def writable(self):
+        """None unless the last write of any process failed and nothing could be written since, else
+        why: what /health/status and the metrics page say. A log whose disk was full counts as
+        writable again once FREE_AGAIN bytes are free (a write of its own to find out would take
+        from what little is left, and a small one can fit where a feedback call's pages do not)."""
+        failed_at, reason = self._failure.read()
+        if not failed_at:
+            return None
+        if reason.startswith(FULL) and self.free_bytes() >= FREE_AGAIN:
+            return None
+        return reason
+
+    def free_bytes(self):
+        if self.path == ":memory:":
+            return FREE_AGAIN
+        st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+        return st.f_bavail * st.f_frsize
 
     def append(self, features, predictions, truths, model_version, exporter=None, puid=None, digest=None):
         """Stores one feedback call (any number of rows) of one model version atomically; returns its

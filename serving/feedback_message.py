@@ -8,9 +8,11 @@ def feedback_parts(feedback):
     """(rows, labels, reward, response) of a Feedback protobuf message, checked, or BadInput."""
     from google.protobuf import json_format
 
-    from serving.validation import check_feedback
+    from serving.validation import check_feedback, refuse_booleans
 
-    return check_feedback(json_format.MessageToDict(feedback))
+    message = json_format.MessageToDict(feedback)
+    refuse_booleans(message, "feedback")
+    return check_feedback(message)
 
 
 def feedback_answer(model, feedback):

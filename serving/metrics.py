@@ -7,14 +7,17 @@ restarted server restored from its log), and the series of all workers sum to th
 """
 import atexit
 import hashlib
+import logging
 import os
 import threading
 
 import numpy as np
 
-from serving.feedback_log import OUTCOMES, AlreadyFedBack, ratios
+from serving.feedback_log import OUTCOMES, AlreadyFedBack, LogUnwritable, ratios
 from serving.tuning import metrics_store
-from serving.validation import BadInput
+from serving.validation import BadInput, Unavailable
+
+logger = logging.getLogger(__name__)
 
 
 # The HELP line of each metric on the metrics page (serving/tuning/metrics_exposition writes them).
@@ -35,7 +38,12 @@ class FeedbackMetrics:
         # The wrapper's counters start empty with every new server process: everything in the log is
         # exported again, under a label of its own so that Prometheus sees new series, not a reset
         # (worker ids are pids, which repeat in a fresh container).
-        self.log.forget_exports()
+        try:
+            self.log.forget_exports()
+        except LogUnwritable as err:
+            # The server must start, to serve predictions; what an earlier process exported is then
+            # not exported again (its counters start low) until the log can be written.
+            logger.error("%s: the feedback counters of an earlier start are not exported again", err)
         self.server_start = os.urandom(4).hex()
         self._cache = (None, None)  # (feedback log version, the four ratio GAUGEs)
         self._claimed = {}  # {(model version, outcome): rows} logged by this process, not yet reported
@@ -67,6 +75,9 @@ class FeedbackMetrics:
             batch = self.log.append(X, predictions, y, model_version, exporter=os.getpid(), puid=puid, digest=digest)
         except AlreadyFedBack as err:
             raise BadInput(str(err), 409) from None
+        except LogUnwritable as err:
+            raise Unavailable(f"{err}: nothing of this feedback call was logged or counted; send it again once "
+                              "the log can be written (/health/status says when)", 507) from None
         if batch is None:
             return
         with self._claimed_lock:
@@ -83,7 +94,12 @@ class FeedbackMetrics:
             increments = {}
         else:
             # The version is read before the log: whatever is committed after it is seen next time.
-            increments = self.log.claim_unexported(os.getpid())
+            try:
+                increments = self.log.claim_unexported(os.getpid())
+            except LogUnwritable:
+                # The rows stay unclaimed in the log and are claimed by a later call: predictions
+                # must not fail because the log cannot take the claim.
+                increments, version = {}, None
             gauges = [{"type": "GAUGE", "key": key, "value": value}
                       for key, value in ratios(self.log.totals()).items()]
             self._cache = (version, gauges)
@@ -94,6 +110,16 @@ class FeedbackMetrics:
         for key in set(increments) | set(claimed):
             counts[key] = increments.get(key, 0) + claimed.get(key, 0)
         return [dict(g) for g in gauges] + [self._counter(v, o, n) for (v, o), n in counts.items()]
+
+    def families(self):
+        """Whether the log can be written now, for the metrics page (serving/tuning/scrape_metrics)."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        writable = GaugeMetricFamily("feedback_log_writable", "1 if a write to the feedback log commits now, 0 "
+                                     "if it cannot (disk full, read-only): feedback is refused with 507 meanwhile.",
+                                     labels=["model"])
+        writable.add_metric([self.model_version], 0.0 if self.log.writable() else 1.0)
+        return [writable]
 
     def _counter(self, model_version, outcome, value):
         return {"type": "COUNTER", "key": "feedback_outcomes", "value": value,

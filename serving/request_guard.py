@@ -11,7 +11,7 @@ import socket
 
 from flask import Blueprint, g, request
 
-from serving.validation import BadInput, check_feedback, features_from_message
+from serving.validation import BadInput, check_feedback, features_from_message, refuse_booleans
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # 10,000 rows of 30 floats is about 6 MB of JSON
 
@@ -80,17 +80,5 @@ def _body():
         raise BadInput("the body nests JSON too deeply") from None
     if (b"true" if isinstance(text, bytes) else "true") in text or \
             (b"false" if isinstance(text, bytes) else "false") in text:
-        _refuse_booleans(body)  # numpy would silently read true/false as 1.0/0.0
+        refuse_booleans(body)  # numpy would silently read true/false as 1.0/0.0
     return body
-
-
-def _refuse_booleans(node, path="body"):
-    if isinstance(node, bool):
-        raise BadInput(f"{path} is {str(node).lower()}: features and labels must be numbers")
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key != "meta":
-                _refuse_booleans(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            _refuse_booleans(value, f"{path}[{i}]")

@@ -138,25 +138,44 @@ def features_from_message(message, where="the request"):
             or not isinstance(tensor.get("values"), list):
         raise BadInput(f"{where}.data.tensor needs 'shape' (a list) and 'values' (a flat list)")
     shape = tensor["shape"]
+    check_tensor_shape(shape, len(tensor["values"]))
+    return check_features([tensor["values"][i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])])
+
+
+def refuse_booleans(node, path="body"):
+    """BadInput at the first true or false in a message: numpy would silently read them as 1.0 and 0.0."""
+    if isinstance(node, bool):
+        raise BadInput(f"{path} is {str(node).lower()}: features and labels must be numbers")
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key != "meta":
+                refuse_booleans(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            refuse_booleans(value, f"{path}[{i}]")
+
+
+def check_tensor_shape(shape, n_values):
+    """BadInput unless a tensor of `shape` holding `n_values` values is some rows of features."""
     if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise BadInput(f"tensor shape must be non-negative integers, got {shape}")
     size = 1
     for d in shape:
         size *= d
-    if size != len(tensor["values"]):
-        raise BadInput(f"tensor shape {shape} holds {size} values but 'values' has {len(tensor['values'])}")
+    if size != n_values:
+        raise BadInput(f"tensor shape {shape} holds {size} values but 'values' has {n_values}")
     if len(shape) != 2:
         raise BadInput(f"tensor shape must be [rows, 30], got {shape}")
     if size == 0:
         raise BadInput("the request has no rows")
-    return check_features([tensor["values"][i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])])
 
 
 class Unavailable(_SeldonError):
-    """A call that cannot be answered now but may be later: 503 (gRPC UNAVAILABLE) with the message."""
+    """A call that cannot be answered now but may be later: 503 (gRPC UNAVAILABLE) with the message;
+    507 (Insufficient Storage) when the feedback log cannot be written."""
 
-    def __init__(self, message):
-        super().__init__(message, status_code=503, reason="UNAVAILABLE")
+    def __init__(self, message, status_code=503):
+        super().__init__(message, status_code=status_code, reason="UNAVAILABLE")
 
     def __str__(self):
         return self.message

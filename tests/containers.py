@@ -35,15 +35,21 @@ def wait_healthy(base_url, seconds=30):
 
 
 @contextlib.contextmanager
-def model_container(name, rest_port, metrics_port, *run_args, workers=2):
-    """Runs the image as `name` on loopback ports with a fresh volume; removes both afterwards."""
+def model_container(name, rest_port, metrics_port, *run_args, workers=2, feedback_tmpfs_size=None):
+    """Runs the image as `name` on loopback ports with a fresh volume; removes both afterwards.
+    feedback_tmpfs_size ("2m"): the feedback log on a size-limited tmpfs instead, to fill it up."""
     volume = f"{name}-feedback"
+    if feedback_tmpfs_size:
+        # Owned by the image's user 8888 (--mount's tmpfs-mode is not applied by every engine).
+        mount = ["--tmpfs", f"/var/lib/docker-model:size={feedback_tmpfs_size},uid=8888,gid=8888,mode=0700"]
+    else:
+        mount = ["-v", f"{volume}:/var/lib/docker-model"]
     docker("rm", "-f", name, check=False)
     docker("volume", "rm", "-f", volume, check=False)
     docker("run", "-d", "--init", "--name", name, "-e", f"GUNICORN_WORKERS={workers}",
            "-e", f"SERVING_TUNING={os.environ.get('SERVING_TUNING', 'on')}",
            "-p", f"127.0.0.1:{rest_port}:9000", "-p", f"127.0.0.1:{metrics_port}:6000",
-           "-v", f"{volume}:/var/lib/docker-model", "--read-only", "--tmpfs", "/tmp",
+           *mount, "--read-only", "--tmpfs", "/tmp",
            "--cap-drop", "ALL", "--security-opt", "no-new-privileges", *run_args, IMAGE)
     base_url = f"http://127.0.0.1:{rest_port}"
     try:

@@ -1,6 +1,13 @@
 """Sends bad requests to the served model over gRPC (localhost:5000) and prints, as JSON, the status
-code and message each one ends with. Runs in venvs/serving (grpcio and seldon-core's protos)."""
+code and message each one ends with. Runs in venvs/serving (grpcio and seldon-core's protos).
+
+    grpc_bad_request_check.py            a few requests, and a good one
+    grpc_bad_request_check.py --corpus   every request of tests/bad_requests.json a protobuf message can
+                                         carry, and one over gRPC's size limit
+"""
 import json
+import sys
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -20,7 +27,41 @@ def feedback(rows, truth):
     return prediction_pb2.Feedback(request=message(rows), truth=message(truth))
 
 
+def corpus():
+    """{name: [code, message, what REST's message contains]} over the corpus; cases no protobuf message
+    can carry (malformed JSON, unknown keys, form bodies: the client's library refuses them) left out."""
+    from google.protobuf import json_format
+
+    stub = prediction_pb2_grpc.ModelStub(grpc.insecure_channel("localhost:5000"))
+    answers = {}
+    for case in json.loads((Path(__file__).parent / "bad_requests.json").read_text())["requests"]:
+        if case["path"] not in ("/api/v1.0/predictions", "/api/v1.0/feedback") or "body" not in case \
+                or case.get("content_type") != "application/json":
+            continue
+        kind, call = ((prediction_pb2.SeldonMessage, stub.Predict) if case["path"].endswith("predictions")
+                      else (prediction_pb2.Feedback, stub.SendFeedback))
+        try:
+            request = json_format.ParseDict(json.loads(case["body"]), kind())
+        except (ValueError, json_format.ParseError, RecursionError, OverflowError):
+            continue
+        try:
+            call(request, timeout=10)
+            answers[case["name"]] = ["OK", "", case["message_contains"]]
+        except grpc.RpcError as err:
+            answers[case["name"]] = [err.code().name, err.details(), case["message_contains"]]
+    big = message([ROW] * 20_000)  # 600,000 doubles: 4.8 MB, over the 4 MB gRPC allows by default
+    try:
+        stub.Predict(big, timeout=30)
+        answers["over the size limit"] = ["OK", "", ""]
+    except grpc.RpcError as err:
+        answers["over the size limit"] = [err.code().name, err.details(), ""]
+    return answers
+
+
 def main():
+    if "--corpus" in sys.argv:
+        print(json.dumps(corpus()))
+        return
     calls = {
         "29 features": ("Predict", message([ROW[:29]])),
         "NaN": ("Predict", message([[float("nan")] + ROW[1:]])),

@@ -65,3 +65,23 @@ def test_the_canary_verdict_errs_at_most_as_often_as_stated():
     assert all(d != "continue" for d, _ in as_good + worse)
     shuffled = [_sequential(0.36, rng=rng) for _ in range(100)]
     assert all(d == "roll back" for d, _ in shuffled) and np.median([n for _, n in shuffled]) < 30
+
+
+def _as_in_notebook_10(p_canary, rng, p_current=0.07, batch=40, share=0.25):
+    """p0 estimated from the current model's rows of the same traffic, looked at every `batch` rows."""
+    current, canary = counts(0, 0), counts(0, 0)
+    while True:
+        for _ in range(batch):
+            target, p = (canary, p_canary) if rng.random() < share else (current, p_current)
+            target["fp" if rng.random() < p else "tp"] += 1
+        verdict = canary_verdict(current, canary)
+        if verdict["decision"] != "continue":
+            return verdict["decision"]
+
+
+def test_with_p0_estimated_live_the_error_rates_stay_near_the_stated_ones():
+    rng = np.random.default_rng(2)
+    as_good = [_as_in_notebook_10(0.07, rng) for _ in range(600)]
+    worse = [_as_in_notebook_10(0.12, rng) for _ in range(600)]
+    # stated 5 % each; with p0 estimated from 200 rows and more, about 7.5 % and 6 % (2,000 runs)
+    assert as_good.count("roll back") / 600 < 0.11 and worse.count("promote") / 600 < 0.10

@@ -200,6 +200,25 @@ def test_grpc_refuses_bad_requests_with_invalid_argument_and_the_rest_message(cl
     assert answers["truth label 2"][1].startswith("truth labels must be 0 or 1")
 
 
+@pytest.mark.skipif(not served_with("grpc_status"), reason="stock seldon-core: a refused gRPC request ends UNKNOWN")
+def test_the_bad_request_corpus_over_grpc_is_refused_as_rest_refuses_it(client):
+    """Every case of tests/bad_requests.json a protobuf message can carry: INVALID_ARGUMENT with what
+    REST's message says; a message over gRPC's size limit: RESOURCE_EXHAUSTED."""
+    done = subprocess.run([str(REPO_ROOT / "venvs" / "serving" / "bin" / "python"),
+                           str(Path(__file__).parent / "grpc_bad_request_check.py"), "--corpus"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    answers = json.loads(done.stdout.splitlines()[-1])
+    code, message, _ = answers.pop("over the size limit")
+    assert code == "RESOURCE_EXHAUSTED" and "larger than max" in message
+    assert len(answers) >= 30
+    wrong = {name: (code, message) for name, (code, message, contains) in answers.items()
+             if code != "INVALID_ARGUMENT" or contains.lower() not in message.lower()}
+    # 1e999 arrives over gRPC as Infinity already (protobuf parses it on the client): named so.
+    assert wrong.keys() <= {"overflowing exponent"}, wrong
+    assert all(code == "INVALID_ARGUMENT" for code, _ in wrong.values())
+
+
 def test_every_prediction_has_a_puid_and_its_feedback_counts_once(client, test_set):
     if not served_with("prediction_ids"):
         pytest.skip("SERVING_TUNING leaves out prediction_ids: stock seldon-core gives no puid")

@@ -313,3 +313,40 @@ def test_a_log_of_the_earlier_schema_is_counted_again_per_model(tmp_path, test_s
     log = FeedbackLog(path)
     assert log.totals_by_model() == {("a", "tp"): 1, ("a", "fp"): 1, ("b", "tn"): 1}
     assert log.claim_unexported(exporter=1) == log.totals_by_model()
+
+
+def test_a_full_log_refuses_feedback_with_507_loses_nothing_and_recovers(tmp_path, test_set, monkeypatch):
+    from serving.validation import Unavailable
+
+    X, y = test_set
+    model = DockerModel(feedback_db=str(tmp_path / "feedback.sqlite"))
+    free = [1000]  # bytes left on the log's disk, as the server reads them
+    monkeypatch.setattr(model.feedback, "free_bytes", lambda: free[0])
+
+    def limit_pages(extra):
+        with model.feedback._locked() as conn:  # SQLite refuses to grow past it: SQLITE_FULL, as a full disk
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {pages + extra}")
+
+    limit_pages(3)
+    acknowledged = 0
+    for i in range(len(X)):
+        try:
+            model.send_feedback(X[i:i + 1], None, 0, y[i:i + 1])
+        except Unavailable as refused:
+            assert refused.status_code == 507 and "full" in str(refused) and "send it again" in str(refused)
+            break
+        acknowledged += 1
+    else:
+        pytest.fail("the log never filled up")
+    assert 0 < acknowledged == sum(model.feedback.totals().values()) == len(model.feedback.rows())
+    assert len(model.predict(X[:5])) == 5 and model.metrics()  # predictions and their metrics go on
+    assert model.health_status()["feedback_log"].startswith("unwritable: the disk holding the feedback log is full")
+    assert model.figures.families()[0].samples[0].value == 0
+    free[0] = 10 << 20  # space is back: said at once, before any feedback call
+    assert model.health_status()["feedback_log"] == "writable"
+    limit_pages(1000)
+    model.send_feedback(X[:1], None, 0, y[:1])
+    assert sum(model.feedback.totals().values()) == acknowledged + 1
+    assert model.health_status()["feedback_log"] == "writable"
+    assert model.figures.families()[0].samples[0].value == 1

@@ -149,3 +149,13 @@ def test_an_injected_reference_without_names_gets_indices():
                            background=False)
     monitor.observe(np.ones((10, 3)))
     assert monitor.state()["is_drift"]
+
+
+def test_a_lock_held_for_ever_costs_requests_little_and_leaves_the_page(reference, rows):
+    monitor = DriftMonitor(reference, DriftSettings(window=10, interval=10), background=False)
+    monitor._lock.acquire()  # as by a process killed while it held it
+    started = time.monotonic()
+    for i in range(20):
+        monitor.observe(rows[i:i + 1])
+    assert time.monotonic() - started < 0.5  # three waits of 50 ms, then no more
+    assert monitor.families() == []

@@ -23,6 +23,7 @@ MONITORING = REPO_ROOT / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "docker-model.json"
 RECORDED = ["model:accuracy:ratio", "model:precision:ratio", "model:recall:ratio", "model:f1:ratio"]
 ALERTS = {"ModelAccuracyLow", "ModelFeedbackStopped", "ModelTargetDown", "ModelPredictionErrors", "ModelInputDrift",
+          "FeedbackLogUnwritable",
           "ModelPredictionSlow"}
 
 
@@ -215,7 +216,8 @@ def test_every_dashboard_query_returns_data(prometheus, replay):
 @pytest.mark.container
 def test_no_alert_fires_on_a_healthy_replay(prometheus, replay):
     firing = {a["labels"]["alertname"] for a in prometheus.alerts() if a["state"] == "firing"}
-    assert not firing & {"ModelAccuracyLow", "ModelTargetDown", "ModelPredictionErrors", "ModelInputDrift"}
+    assert not firing & {"ModelAccuracyLow", "ModelTargetDown", "ModelPredictionErrors", "ModelInputDrift",
+                        "FeedbackLogUnwritable"}
 
 
 @pytest.mark.container

@@ -345,3 +345,37 @@ def test_healthcheck_reports_a_hung_model():
             time.sleep(0.5)
         docker("exec", "docker-model-hung", "sh", "-c", "kill -CONT " + " ".join(gunicorn))
         assert status == "unhealthy"
+
+
+def test_a_full_feedback_volume_refuses_feedback_with_507_and_recovers(test_set):
+    """The feedback log on a 2 MB volume, filled but for about 200 KB: feedback until it is refused."""
+    X, y = test_set
+    with model_container("docker-model-full-disk", 9026, 6026, feedback_tmpfs_size="2m") as (url, metrics):
+        docker("exec", "docker-model-full-disk", "python3", "-c",
+               "import os; d = '/var/lib/docker-model'; st = os.statvfs(d); "
+               "open(d + '/filler', 'wb').write(bytes(st.f_bavail * st.f_frsize - 200_000))")
+        client = ModelClient(url, timeout=10)
+        acknowledged, refusal = 0, None
+        for i in range(20_000):
+            try:
+                client.feedback([X[i % len(X)]], [int(y[i % len(X)])])
+                acknowledged += 1
+            except ModelError as err:
+                refusal = err
+                break
+        assert refusal is not None and refusal.status == 507, refusal
+        assert "full" in refusal.message and "send it again" in refusal.message
+        # Each commit appends a few 4 KB pages to the write-ahead log: 200 KB last a dozen calls or so.
+        assert sum(outcome_totals(metrics).values()) == acknowledged >= 5
+        assert len(client.predict(X[:10])["data"]["ndarray"]) == 10  # predictions go on
+        status = requests.get(url + "/health/status", timeout=5)
+        assert status.status_code == 200 and status.json()["jsonData"]["feedback_log"].startswith("unwritable")
+        writable = [v for n, _, v in parse_samples(requests.get(metrics, timeout=5).text) if n == "feedback_log_writable"]
+        assert writable == [0.0]
+
+        docker("exec", "docker-model-full-disk", "rm", "/var/lib/docker-model/filler")
+        client.feedback([X[0]], [int(y[0])])
+        assert sum(outcome_totals(metrics).values()) == acknowledged + 1
+        assert requests.get(url + "/health/status", timeout=5).json()["jsonData"]["feedback_log"] == "writable"
+        assert [v for n, _, v in parse_samples(requests.get(metrics, timeout=5).text)
+                if n == "feedback_log_writable"] == [1.0]

@@ -34,6 +34,10 @@ case "${1:-up}" in
       docker image inspect "$image" >/dev/null 2>&1 || { say "no image $image: make image, or make retrain for a retrained one"; exit 1; }
       export "IMAGE_R$i=$image"
     done
+    # compose sets each replica's MODEL_PATH: another image's own artifact must be named.
+    if [ ${#images[@]} -gt 0 ] && [ -z "${MODELS:-}" ] && [ "$(printf '%s\n' "${images[@]}" | sort -u)" != "$IMAGE" ]; then
+      say "IMAGES=$IMAGES runs another image version: name each replica's artifact too, MODELS=binary-lr.joblib,<its artifact>"; exit 2
+    fi
     if [ -n "${MODELS:-}" ]; then
       IFS=, read -ra models <<<"$MODELS"
       [ ${#models[@]} = "$replicas" ] || { say "MODELS=$MODELS must name one artifact per replica ($replicas)"; exit 2; }

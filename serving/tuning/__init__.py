@@ -1,6 +1,6 @@
 """Every adjustment the kit makes to other libraries' behaviour: for speed and start-up time, and four
-for what clients read: the metrics page's format (metrics_exposition), the drift monitor's figures on it
-(drift_metrics), gRPC's status codes (grpc_status), a puid in every prediction's answer (prediction_ids).
+for what clients read: the metrics page's format (metrics_exposition), the figures read when it is
+scraped (scrape_metrics: drift, the feedback log's disk), gRPC's status codes (grpc_status), a puid in every prediction's answer (prediction_ids).
 
 None of it changes what is served or counted, and none of it happens on import: `apply()`, called once as the
 server starts (serving/__main__.py), installs the steps SERVING_TUNING names, after checking that
@@ -33,8 +33,9 @@ STEPS = {
     "whole_responses": ({"gunicorn": "20.1.0"},
                         "a REST response's headers and body leave in one write: a replica killed "
                         "mid-answer never leaves the balancer half a response to fail over"),
-    "drift_metrics": ({"seldon-core": "1.17.1"},
-                      "the drift monitor's figures (serving/drift.py) on the metrics page, read when scraped"),
+    "scrape_metrics": ({"seldon-core": "1.17.1"},
+                       "the drift monitor's figures and whether the feedback log can be written, on the "
+                       "metrics page, read when scraped"),
     "metrics_exposition": ({"seldon-core": "1.17.1"},
                            "the metrics page has one HELP and TYPE line per family (promtool check metrics)"),
     "prediction_ids": ({"seldon-core": "1.17.1"},
@@ -43,7 +44,7 @@ STEPS = {
                     "a request the model refuses ends with INVALID_ARGUMENT over gRPC, not UNKNOWN"),
 }
 ABLATION_ORDER = ["metrics_store", "rest_shortcut", "flask_responses", "keepalive_worker", "fast_start",
-                  "whole_responses", "drift_metrics", "metrics_exposition", "grpc_status",
+                  "whole_responses", "scrape_metrics", "metrics_exposition", "grpc_status",
                   "prediction_ids"]
 
 
