@@ -1,7 +1,7 @@
 """Writes requirements.lock: every package the image installs, pinned, with the sha256 of the file
 the registry serves for it (the cp311 manylinux wheel, or the source archive for the few published
 only as source). image/wheelhouse.sh downloads with --require-hashes against it.
-Run after changing requirements.txt:   python3 scripts/environments/lock_requirements.py
+Run after changing requirements.txt:   venvs/serving/bin/python scripts/environments/lock_requirements.py
 """
 import hashlib
 import re
@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def name_version(filename):
