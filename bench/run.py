@@ -748,6 +748,28 @@ def scale(*args):
                    capture_output=True, env={**os.environ, "WEIGHTS": "", "MODELS": ""})
 
 
+def medians(measured):
+    """{name: req/s and p99 (medians), errors (summed), runs} of {name: [wrk results]}, said as well."""
+    out = {}
+    for name, runs in measured.items():
+        out[name] = {"req_per_s": statistics.median(r["req_per_s"] for r in runs),
+                     "p99_us": statistics.median(r["p99_us"] for r in runs),
+                     "errors": sum(r["errors"] for r in runs), "runs": len(runs)}
+        say(f"  {name}: {out[name]['req_per_s']:.0f} req/s, p99 {out[name]['p99_us'] / 1000:.1f} ms "
+            f"(median of {len(runs)}), errors {out[name]['errors']}")
+    return out
+
+
+def comparison(name, what, measure):
+    """measure()'s result, or its error: the rest of the report stands without it."""
+    say(what)
+    try:
+        return measure()
+    except Exception as err:  # noqa: BLE001
+        say(f"{name} FAILED: {err}")
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
 def balancer_comparison(X, bodies, seconds, rounds=3):
     """1-row predictions through make scale's balancer (nginx on :9000, over 1 and over 3 replicas of
     2 workers) against the kit's image as one container of 2 workers through a published port,
@@ -771,14 +793,7 @@ def balancer_comparison(X, bodies, seconds, rounds=3):
     finally:
         scale("down")
         single.stop()
-    out = {}
-    for name, runs in measured.items():
-        out[name] = {"req_per_s": statistics.median(r["req_per_s"] for r in runs),
-                     "p99_us": statistics.median(r["p99_us"] for r in runs),
-                     "errors": sum(r["errors"] for r in runs), "runs": len(runs)}
-        say(f"  {name}: {out[name]['req_per_s']:.0f} req/s, p99 {out[name]['p99_us'] / 1000:.1f} ms "
-            f"(median of {len(runs)}), errors {out[name]['errors']}")
-    return out
+    return medians(measured)
 
 
 def drift_comparison(X, bodies, seconds, rounds=3):
@@ -803,15 +818,8 @@ def drift_comparison(X, bodies, seconds, rounds=3):
                 measured[name].append(got)
             finally:
                 server.stop()
-    out = {}
-    for name, runs in measured.items():
-        out[name] = {"req_per_s": statistics.median(r["req_per_s"] for r in runs),
-                     "p99_us": statistics.median(r["p99_us"] for r in runs),
-                     "errors": sum(r["errors"] for r in runs), "runs": len(runs)}
-        if name == "drift on":
-            out[name]["drift_tests"] = [r.get("drift_tests") for r in runs]
-        say(f"  {name}: {out[name]['req_per_s']:.0f} req/s, p99 {out[name]['p99_us'] / 1000:.1f} ms "
-            f"(median of {len(runs)}), errors {out[name]['errors']}")
+    out = medians(measured)
+    out["drift on"]["drift_tests"] = [r.get("drift_tests") for r in measured["drift on"]]
     return out
 
 
@@ -976,22 +984,11 @@ def main():
                 results[name] = {"error": f"{type(err).__name__}: {err}", "description": server.describe()}
             finally:
                 server.stop()
-        balancer = {}
-        if args.balancer:
-            say("the balancer of make scale against one container (1-row predictions)")
-            try:
-                balancer = balancer_comparison(X, bodies, durations[1] // 2 or 1)
-            except Exception as err:  # noqa: BLE001 - the rest of the report stands without it
-                say(f"balancer FAILED: {err}")
-                balancer = {"error": f"{type(err).__name__}: {err}"}
-        drift = {}
-        if args.drift:
-            say("the drift monitor on against off (1-row predictions)")
-            try:
-                drift = drift_comparison(X, bodies, durations[1] // 2 or 1)
-            except Exception as err:  # noqa: BLE001 - the rest of the report stands without it
-                say(f"drift FAILED: {err}")
-                drift = {"error": f"{type(err).__name__}: {err}"}
+        seconds = durations[1] // 2 or 1
+        balancer = comparison("balancer", "the balancer of make scale against one container (1-row predictions)",
+                              lambda: balancer_comparison(X, bodies, seconds)) if args.balancer else {}
+        drift = comparison("drift", "the drift monitor on against off (1-row predictions)",
+                           lambda: drift_comparison(X, bodies, seconds)) if args.drift else {}
         ablation_seconds = 2 if args.quick else 4
         ablation_results = run_ablation(X, y, bodies, ablation_seconds) if args.ablation != "off" else {}
     r = ratios(results)

@@ -35,8 +35,8 @@ from sklearn.model_selection import train_test_split
 from kit import MODELS_DIR, REPO_ROOT
 from kit.training import blas_kernels, evaluate
 from serving.artifacts import load_verified, sha256_of, version_of
+from serving.validation import N_FEATURES
 
-N_FEATURES = 30
 # The served model's containers: make serve's, and make scale's replicas.
 CONTAINERS = ["docker-model", "docker-model-r1", "docker-model-r2", "docker-model-r3"]
 # Without Docker, make serve runs the same class from venvs/serving, logging here.
