@@ -44,7 +44,7 @@ stop: ## Stop the model server and Prometheus
 	@bash scripts/serve/serve.sh stop
 	@bash monitoring/monitor.sh stop
 
-monitor: ## Start Prometheus (:9090) with the kit's rules and alerts; installs Debian's prometheus if missing
+monitor: ## Start Prometheus (:9090) with the kit's rules and alerts: yours on PATH, else Debian's (apt), else its official image
 	@bash monitoring/monitor.sh start
 
 monitor-stop: ## Stop Prometheus and the probe exporter

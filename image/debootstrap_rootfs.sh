@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A minimal Debian root file system with Python 3, from the mirror apt is configured with
 # (installs debootstrap through apt if missing). Used to build base images where no registry answers.
-#   image/debootstrap_rootfs.sh SUITE DIR     (bookworm: Python 3.11; bullseye: Python 3.9)
+#   image/debootstrap_rootfs.sh SUITE DIR [ARCH]   (bookworm: Python 3.11; bullseye: Python 3.9;
+#                                                   ARCH amd64 or arm64, by default this machine's)
 set -euo pipefail
-suite=$1 rootfs=$2
+suite=$1 rootfs=$2 arch=${3:-}
 say() { echo "[debootstrap] $*" >&2; }
 
 if ! command -v debootstrap >/dev/null; then
@@ -16,7 +17,7 @@ mirror=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list.d/debian.sources /etc/a
          | grep -v security | head -n1 | awk '{print ($1=="deb") ? ($2 ~ /^\[/ ? $3 : $2) : $2}' || true)
 mirror=${DEBIAN_MIRROR:-${mirror:-http://deb.debian.org/debian}}
 
-say "$suite from $mirror (about a minute)"
-debootstrap --variant=minbase --include=python3,python3-distutils "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
+say "$suite${arch:+ ($arch)} from $mirror (about a minute)"
+debootstrap --variant=minbase ${arch:+--arch="$arch"} --include=python3,python3-distutils "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
   || { tail -n 20 "$rootfs.log" >&2; rm -f "$rootfs.log"; say "debootstrap failed (log above)"; exit 1; }
 rm -f "$rootfs.log"

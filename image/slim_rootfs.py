@@ -67,7 +67,7 @@ def canonical(path):
 
 
 def package_files(package):
-    for name in (f"{package}.list", f"{package}:amd64.list"):
+    for name in (f"{package}.list", f"{package}:amd64.list", f"{package}:arm64.list"):
         if os.path.exists(os.path.join(INFO, name)):
             with open(os.path.join(INFO, name)) as f:
                 return [line.rstrip("\n") for line in f if line.strip() not in ("", "/.")]

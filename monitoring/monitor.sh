@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prometheus (and a blackbox exporter that times real prediction requests) for the served model,
-# as local processes of this project: nothing of Debian's system services is used.
-#   monitoring/monitor.sh install   Debian's prometheus + prometheus-blackbox-exporter if missing (apt)
+# as local processes of this project: nothing of Debian's system services is used. They come from
+# (scripts/environments/platforms.py prometheus_source): the user's own on PATH (Homebrew's, a release
+# archive's), else Debian's packages installed here with apt, else their official images.
+#   monitoring/monitor.sh install   make sure one of those is there (apt, or a pull of the images)
 #   monitoring/monitor.sh start     install if needed, discover targets, start both, wait until ready
 #   monitoring/monitor.sh stop      stop what `start` started (by pidfile)
 #   monitoring/monitor.sh status    say what runs, and which targets are scraped
@@ -17,6 +19,9 @@ dir=build/prometheus
 port=${PROMETHEUS_PORT:-9090}
 bb_port=9115
 refresh_every=${MONITOR_REFRESH_SECONDS:-5}
+# The releases Debian 12 packages, which the rules' promtool tests are run with.
+images=(prom/prometheus:v2.42.0 prom/blackbox-exporter:v0.23.0)
+containers=(kit-prometheus kit-blackbox-exporter)
 say() { echo "[monitor] $*" >&2; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else
@@ -43,8 +48,9 @@ quiet_system_services() {
   done
 }
 
-installed() { command -v prometheus >/dev/null && command -v promtool >/dev/null \
-  && command -v prometheus-blackbox-exporter >/dev/null; }
+# Debian names the exporter prometheus-blackbox-exporter, its release archive and Homebrew blackbox_exporter.
+exporter_binary() { command -v prometheus-blackbox-exporter || command -v blackbox_exporter; }
+installed() { command -v prometheus >/dev/null && command -v promtool >/dev/null && exporter_binary >/dev/null; }
 
 # The offline bundle's packages (make setup BUNDLE=...) this system lacks: installed from files, no network.
 bundled_debs() {
@@ -55,10 +61,9 @@ bundled_debs() {
   done
 }
 
-install() {
-  if installed; then return; fi
-  local debs
-  mapfile -t debs < <(bundled_debs)
+install_debian() {
+  local debs=() deb
+  while read -r deb; do debs+=("$deb"); done < <(bundled_debs)  # not mapfile: macOS's bash 3.2 lacks it
   if [ ${#debs[@]} -gt 0 ]; then
     say "installing Debian's prometheus and prometheus-blackbox-exporter from build/debs (the offline bundle)"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${debs[@]}" >&2
@@ -72,10 +77,33 @@ install() {
   installed || { say "the install did not provide prometheus, promtool and the exporter"; exit 1; }
 }
 
+# Sets prometheus_cmd and exporter_cmd, installing or pulling first where needed.
+install() {
+  local source
+  source=$(python3 scripts/environments/platforms.py prometheus "${images[@]}") || exit 1
+  case "$source" in
+    binaries) prometheus_cmd=(prometheus) exporter_cmd=("$(exporter_binary)") ;;
+    apt) install_debian; prometheus_cmd=(prometheus) exporter_cmd=(prometheus-blackbox-exporter) ;;
+    docker)
+      say "no Prometheus on PATH, and apt cannot install it here: running ${images[*]} (promtool is not on PATH then)"
+      # On the host's network (the model's ports and 127.0.0.1, as for the binaries), as this user
+      # (build/prometheus stays writable), with the paths of here; in the foreground, so that the
+      # pidfile holds the docker client, which hands the container the signals it gets.
+      local run=(docker run --rm --network host --user "$(id -u):$(id -g)" -w "$repo"
+                 -v "$repo/monitoring:$repo/monitoring:ro" -v "$repo/$dir:$repo/$dir")
+      prometheus_cmd=("${run[@]}" --name "${containers[0]}" "${images[0]}")
+      exporter_cmd=("${run[@]}" --name "${containers[1]}" "${images[1]}") ;;
+  esac
+}
+
 alive() {  # pidfile, expected word in the command line: true if that process still runs
   local pid
-  [ -f "$1" ] && pid=$(cat "$1") && [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] \
-    && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+  [ -f "$1" ] && pid=$(cat "$1") && [ -n "$pid" ] || return 1
+  if [ -d /proc/self ]; then
+    [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+  else  # macOS: no /proc; a zombie's state starts with Z
+    ps -p "$pid" -o stat=,command= 2>/dev/null | grep -v '^ *Z' | grep -q -- "$2"
+  fi
 }
 
 url_ok() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" \
@@ -109,7 +137,7 @@ start() {
   refresh
   if ! alive "$dir/blackbox.pid" blackbox; then
     if port_taken "$bb_port"; then say "127.0.0.1:$bb_port is taken by another process"; exit 1; fi
-    nohup prometheus-blackbox-exporter --config.file=monitoring/blackbox.yml \
+    nohup "${exporter_cmd[@]}" --config.file=monitoring/blackbox.yml \
       --web.listen-address="127.0.0.1:$bb_port" >"$dir/blackbox.log" 2>&1 &
     echo $! >"$dir/blackbox.pid"
   fi
@@ -122,7 +150,7 @@ start() {
     # lookback 30 s (default 5 min; kit/monitoring.py LOOKBACK_SECONDS): with a 2 s scrape interval that is 15 missed scrapes, and the
     # series of a server that went away while Prometheus was stopped (no staleness marker then)
     # stop counting in the sums 30 s after a restart instead of 5 min.
-    nohup prometheus --config.file=monitoring/prometheus.yml \
+    nohup "${prometheus_cmd[@]}" --config.file=monitoring/prometheus.yml \
       --storage.tsdb.path="$dir/data" --storage.tsdb.retention.time=7d \
       --query.lookback-delta=30s \
       --web.listen-address="127.0.0.1:$port" --web.enable-lifecycle \
@@ -162,6 +190,8 @@ stop() {
   stop_one "$dir/refresh.pid" monitor.sh "the target refresher"
   stop_one "$dir/prometheus.pid" prometheus "Prometheus"
   stop_one "$dir/blackbox.pid" blackbox "the blackbox exporter"
+  # The images' containers, should a docker client have died without stopping its own.
+  if command -v docker >/dev/null; then docker rm -f "${containers[@]}" >/dev/null 2>&1 || true; fi
 }
 
 status() {

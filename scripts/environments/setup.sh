@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Creates (or brings up to date) the two Python environments:
-#   venvs/serving    seldon-core 1.17.1 and the model's libraries, from the same wheelhouse as the image
+#   venvs/serving    seldon-core 1.17.1 and the model's libraries: on Linux from the same wheelhouse as
+#                    the image, on macOS from the locked macOS wheels (scripts/environments/platforms.py)
 #   venvs/notebooks  JupyterLab, papermill, nbval, pytest, pandas... and this kit, installed editable
 # They cannot be one (seldon-core pins prometheus-client<0.9, jupyter_server needs >=0.9); both
 # install with -c constraints.txt so a model pickled in one loads in the other.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-python=${PYTHON:-python3}
+python=${PYTHON:-$(command -v python3.11 || echo python3)}
+platforms=scripts/environments/platforms.py
 say() { echo "[setup] $*" >&2; }
 
-"$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || {
-  say "Python 3.11 is needed (found $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11"; exit 1; }
+"$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || {
+  say "$python: $("$python" --version 2>/dev/null || echo "not found")"
+  say "$(python3 "$platforms" python-hint 2>/dev/null || echo "Python 3.11 is needed: set PYTHON=/path/to/python3.11")"
+  exit 1; }
 
-stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+# sha256sum is not on macOS.
+stamp_of() { cat "$@" | "$python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])'; }
 
 make_env() {  # name, requirement files..., then pip arguments after --
   local name=$1; shift
@@ -28,8 +33,15 @@ make_env() {  # name, requirement files..., then pip arguments after --
   touch "$dir/.stamp-$stamp"
 }
 
-bash image/wheelhouse.sh
-make_env serving requirements.lock -- --no-index --find-links build/wheels -q --require-hashes -r build/wheels/install.txt
+# Asked of the Python 3.11 that makes the venv: it is that interpreter's machine the wheels must fit
+# (on a Mac, an x86-64 Python under Rosetta is an x86-64 one).
+if serving_platform=$("$python" "$platforms" local-serving); then
+  wheels=$("$python" "$platforms" wheelhouse "$serving_platform")
+  bash image/wheelhouse.sh "$serving_platform"
+  make_env serving requirements.lock -- --no-index --find-links "$wheels" -q --require-hashes -r "$wheels/install.txt"
+else
+  say "no venvs/serving here (above): 'make serve' needs Docker on this machine"
+fi
 make_env notebooks requirements-notebooks.txt pyproject.toml -- -q -r requirements-notebooks.txt -e .
 
 # The kit's Jupyter kernel, for any JupyterLab or editor (VS Code...) of this user, root or not:
@@ -39,8 +51,9 @@ make_env notebooks requirements-notebooks.txt pyproject.toml -- -q -r requiremen
 # committed models however it is started (the Makefile says why).
 kernel_env=()
 [ "$(uname -m)" = x86_64 ] && kernel_env=(--env OPENBLAS_CORETYPE Haswell)
+# ${kernel_env[@]+...}: macOS's bash 3.2 calls an empty array unbound under set -u.
 kernel_installed() {
-  venvs/notebooks/bin/python - "${kernel_env[@]}" <<'PY'
+  venvs/notebooks/bin/python - ${kernel_env[@]+"${kernel_env[@]}"} <<'PY'
 import json, sys
 from pathlib import Path
 from jupyter_core.paths import jupyter_data_dir
@@ -56,7 +69,7 @@ PY
 if ! kernel_installed; then
   say "installing the Jupyter kernel docker-model-kit (\"docker-model kit\") for user $(id -un)"
   venvs/notebooks/bin/python -m ipykernel install --user --name docker-model-kit --display-name "docker-model kit" \
-    "${kernel_env[@]}" >&2
+    ${kernel_env[@]+"${kernel_env[@]}"} >&2
 fi
 # JupyterLab 4.3 asks on its first start whether to fetch Jupyter's news from the internet; the kit's
 # lab answers no beforehand (a default of venvs/notebooks only: a user's own setting still wins).

@@ -59,6 +59,7 @@ start_container() {
 start_local() {
   say "no Docker engine answers: serving the same class from venvs/serving instead"
   [ -x venvs/serving/bin/python ] || { say "no venvs/serving: run 'make setup' first"; exit 1; }
+  command -v setsid >/dev/null || { say "serving without Docker needs setsid (util-linux: Linux): start Docker (Docker Desktop on macOS)"; exit 1; }
   if healthy; then say "a server already answers on :9000"; return; fi
   mkdir -p build
   # A session of its own, so that stop can end the whole process group (gRPC and metrics children too).
