@@ -28,6 +28,8 @@ STEPS = {
                       "protobuf round trip"),
     "flask_responses": ({"flask": "2.2.5", "flask-cors": "3.0.10"},
                         "one JSON encoder for every response; CORS work only for cross-origin requests"),
+    "body_reads": ({"gunicorn": "20.1.0"},
+                   "a request's body read in the pieces it arrives in, not 1 KB at a time"),
     "keepalive_worker": ({"gunicorn": "20.1.0", "seldon-core": "1.17.1"},
                          "one-thread workers answer their keep-alive connections in turn"),
     "whole_responses": ({"gunicorn": "20.1.0"},
@@ -43,7 +45,7 @@ STEPS = {
     "grpc_status": ({"seldon-core": "1.17.1"},
                     "a request the model refuses ends with INVALID_ARGUMENT over gRPC, not UNKNOWN"),
 }
-ABLATION_ORDER = ["metrics_store", "rest_shortcut", "flask_responses", "keepalive_worker", "fast_start",
+ABLATION_ORDER = ["metrics_store", "rest_shortcut", "flask_responses", "body_reads", "keepalive_worker", "fast_start",
                   "whole_responses", "scrape_metrics", "metrics_exposition", "grpc_status",
                   "prediction_ids"]
 
