@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything `make bench` measures, made ready in two lanes that run side by side: the kit's
 # environments and image in the foreground, the article's image and the MLServer venv in the
-# background (mostly downloads and debootstrap, which leave a core free). From a fresh clone this
+# background, then MLServer's image on the kit's base (mostly downloads and debootstrap, which leave a core free). From a fresh clone this
 # takes about as long as the longer lane instead of both. Idempotent: each step skips what exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,3 +34,4 @@ if ! wait "$peers"; then
 fi
 trap - EXIT
 grep -E '^\[(article-image|mlserver)\]' "$log" >&2 || true
+bash bench/build_mlserver_image.sh

@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
-# venvs/mlserver: MLServer 1.7.1 + mlserver-sklearn 1.7.1, with the kit's scikit-learn/numpy/joblib
-# (constraints.txt) so that models/binary-lr.joblib unpickles as trained. Idempotent.
-# uvloop<0.22: from 0.22 uvloop's get_event_loop() raises when no loop is set, which kills every
-# MLServer inference-pool worker at start (mlserver/parallel/worker.py _ignore_signals), so the
-# default parallel_workers>=1 cannot load any model ("There is no current event loop").
+# venvs/mlserver: MLServer 1.7.1 on the host, for its protobuf classes (bench/grpc_requests.py builds
+# and decodes its gRPC messages with them) and to check that the kit's model loads under it; the
+# server `make bench` measures is its image (bench/build_mlserver_image.sh). The same
+# bench/mlserver/requirements.txt, with the kit's constraints.txt. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=venvs/mlserver
-stamp=$venv/.done-$(cat bench/setup_mlserver.sh constraints.txt | sha256sum | cut -c1-16)
+stamp=$venv/.done-$(cat bench/setup_mlserver.sh bench/mlserver/requirements.txt constraints.txt | sha256sum | cut -c1-16)
 [ -f "$stamp" ] && exit 0
 echo "[mlserver] creating $venv (MLServer 1.7.1, mlserver-sklearn 1.7.1)" >&2
 rm -rf "$venv"
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q -c constraints.txt \
-  mlserver==1.7.1 mlserver-sklearn==1.7.1 scikit-learn==1.5.2 numpy==1.26.4 joblib==1.4.2 'uvloop<0.22'
+  -r bench/mlserver/requirements.txt
 "$venv/bin/python" - <<'PY'
 import joblib, sklearn, numpy, mlserver
 m = joblib.load("models/binary-lr.joblib")
