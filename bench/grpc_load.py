@@ -44,12 +44,11 @@ from pathlib import Path
 
 import grpc
 
+from grpc_requests import METHODS
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-PROTOCOL_OF_METHOD = {
-    "/seldon.protos.Model/Predict": "seldon",
-    "/inference.GRPCInferenceService/ModelInfer": "v2",
-}
+PROTOCOL_OF_METHOD = {method: protocol for protocol, method in METHODS.items()}
 DECODE_PYTHON = {
     "seldon": ROOT / "venvs" / "serving" / "bin" / "python",
     "v2": ROOT / "venvs" / "mlserver" / "bin" / "python",

@@ -55,7 +55,6 @@ KIT_IMAGE = os.environ.get("IMAGE", "docker-model:" + (ROOT / "VERSION").read_te
 SERVING_VENV = ROOT / "venvs" / "serving"
 MLSERVER_IMAGE = os.environ.get("MLSERVER_IMAGE", "bench/mlserver:1.7.1")
 MLSERVER_VENV = ROOT / "venvs" / "mlserver"  # MLServer's protobuf classes, for its gRPC requests
-GRPC_METHODS = {"seldon": "/seldon.protos.Model/Predict", "v2": "/inference.GRPCInferenceService/ModelInfer"}
 GRPC_PROCESSES, GRPC_CONCURRENCY = 2, 4  # 8 calls in flight, as wrk's 8 connections
 MODEL_PATH = ROOT / "models" / "binary-lr.joblib"
 WRK_THREADS, WRK_CONNECTIONS = 2, 8
@@ -249,14 +248,14 @@ class Container(Server):
 
 class Process(Server):
     def __init__(self, name, argv, port, cwd=ROOT, env=None, protocol="seldon", predict_path="/predict",
-                 description="", extra_ports=()):
+                 description=""):
         self.name, self.argv, self.port, self.cwd = name, argv, port, cwd
         self.env, self.protocol, self.predict_path = env or {}, protocol, predict_path
-        self.description, self.extra_ports = description, list(extra_ports)
+        self.description = description
         self.proc, self.log = None, None
 
     def ports(self):
-        return [self.port] + list(self.extra_ports)
+        return [self.port]
 
     def start(self):
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{self.name}-", suffix=".log", delete=False)
@@ -406,21 +405,24 @@ def wrk(server, body_file, seconds, connections=WRK_CONNECTIONS, threads=WRK_THR
 
 
 def grpc_requests(X, tmp):
-    """{protocol: file}: one row's gRPC request, serialized by each server's own protobuf classes."""
-    files = {}
+    """{protocol: (file, method)}: one row's gRPC request, serialized by each server's own protobuf
+    classes, and the method bench/grpc_requests.py says it is for."""
+    requests = {}
     for protocol, python in (("seldon", SERVING_VENV), ("v2", MLSERVER_VENV)):
-        files[protocol] = Path(tmp) / f"grpc-{protocol}-1.bin"
-        subprocess.run([str(python / "bin" / "python"), str(BENCH / "grpc_requests.py"), "build", protocol,
-                        "--row", json.dumps([float(v) for v in X[0]]), "--out", str(files[protocol])],
-                       check=True, stdout=subprocess.DEVNULL)
-    return files
+        path = Path(tmp) / f"grpc-{protocol}-1.bin"
+        built = subprocess.run([str(python / "bin" / "python"), str(BENCH / "grpc_requests.py"), "build", protocol,
+                                "--row", json.dumps([float(v) for v in X[0]]), "--out", str(path)],
+                               check=True, capture_output=True, text=True)
+        requests[protocol] = (path, built.stdout.strip())
+    return requests
 
 
-def grpc_load(server, request_file, expected, seconds, warmup):
+def grpc_load(server, request, expected, seconds, warmup):
     """bench/grpc_load.py against the server's gRPC port: req/s, p50, p99, errors by status code."""
+    request_file, method = request
     done = subprocess.run(
         [str(SERVING_VENV / "bin" / "python"), str(BENCH / "grpc_load.py"), "--target", f"{server.host}:{server.grpc_port}",
-         "--method", GRPC_METHODS[server.protocol], "--request", str(request_file), "--seconds", str(seconds),
+         "--method", method, "--request", str(request_file), "--seconds", str(seconds),
          "--warmup", str(warmup), "--processes", str(GRPC_PROCESSES), "--concurrency", str(GRPC_CONCURRENCY),
          "--expect", str(expected), "--json"], text=True, capture_output=True, timeout=seconds + warmup + 120)
     lines = done.stdout.strip().splitlines()
