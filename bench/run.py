@@ -404,11 +404,13 @@ def wrk(server, body_file, seconds, connections=WRK_CONNECTIONS, threads=WRK_THR
     return r
 
 
-def grpc_requests(X, tmp):
+def grpc_requests(X, tmp, protocols):
     """{protocol: (file, method)}: one row's gRPC request, serialized by each server's own protobuf
     classes, and the method bench/grpc_requests.py says it is for."""
     requests = {}
     for protocol, python in (("seldon", SERVING_VENV), ("v2", MLSERVER_VENV)):
+        if protocol not in protocols:
+            continue
         path = Path(tmp) / f"grpc-{protocol}-1.bin"
         built = subprocess.run([str(python / "bin" / "python"), str(BENCH / "grpc_requests.py"), "build", protocol,
                                 "--row", json.dumps([float(v) for v in X[0]]), "--out", str(path)],
@@ -562,10 +564,11 @@ def bench_server(server, X, y, bodies, durations, grpc_files):
     status, doc, _ = post(server, server.predict_path, server.payload(X))
     res["predictions_match_model"] = status == 200 and server.labels(doc) == [int(v) for v in server_expected(X)]
     warm, single, batch = durations
-    wrk(server, bodies[server.protocol][1], warm)
-    r = wrk(server, bodies[server.protocol][1], single, sample_memory=True)
+    # Memory is sampled in the warm-up, under the same load: reading a process's smaps stalls it,
+    # which would lengthen the measured run's tail (the more processes, the more).
+    res["memory"] = wrk(server, bodies[server.protocol][1], max(warm, 2), sample_memory=True).pop("memory", None)
+    r = wrk(server, bodies[server.protocol][1], single)
     res["single"] = r
-    res["memory"] = r.pop("memory", None)
     say(f"  1 row: {r['req_per_s']:.0f} req/s, p50 {r['p50_us'] / 1000:.1f} ms, p99 {r['p99_us'] / 1000:.1f} ms, "
         f"errors {r['errors']}; memory {res['memory']}")
     if server.grpc_port:
@@ -735,6 +738,7 @@ def verdicts(r):
 ABLATION_FIGURES = [  # (label, path in a result, higher is better)
     ("1-row req/s", ("single", "req_per_s"), True),
     ("1-row p99 ms", ("single", "p99_us"), False),
+    ("gRPC 1-row req/s", ("grpc", "req_per_s"), True),
     ("feedback calls/s", ("feedback", "concurrent", "calls_per_s"), True),
     ("rows/s @10k", ("batch10000", "rows_per_s"), True),
     ("cold start s", ("cold_start_s",), False),
@@ -761,22 +765,24 @@ def ablation_table(results):
 
 def ablation_config(setting):
     return Container(f"SERVING_TUNING={setting}", KIT_IMAGE, "docker-model-bench", [(18000, 9000), (18006, 6000)],
-                     run_args=HARDENING + ["-e", f"SERVING_TUNING={setting}"],
+                     run_args=HARDENING + ["-e", f"SERVING_TUNING={setting}"], grpc_port=5000,
                      description=f"this kit's image, SERVING_TUNING={setting}")
 
 
-def ablation_round(server, X, y, bodies, seconds):
-    """The five figures of one start of one setting: cold start, 1-row req/s and p99, 10,000-row
-    rows/s, feedback calls/s from 8 clients."""
+def ablation_round(server, X, y, bodies, grpc_request, seconds):
+    """The six figures of one start of one setting: cold start, 1-row req/s and p99, 1-row gRPC
+    req/s, 10,000-row rows/s, feedback calls/s from 8 clients."""
     starts = cold_starts(server, X, ABLATION_STARTS)
     wrk(server, bodies["seldon"][1], 1)
     single = wrk(server, bodies["seldon"][1], seconds)
+    over_grpc = grpc_load(server, grpc_request, int(server_expected(X[:1])[0]), max(1, seconds // 2), 1)
     batch = wrk(server, bodies["seldon"][10_000], max(1, seconds // 2))
     feedback = concurrent_feedback(server, X, y, rounds=ABLATION_FEEDBACK_ROUNDS)
     if single["errors"] or batch["errors"]:
         raise RuntimeError(f"{server.name}: wrk saw errors ({single['errors']} 1-row, {batch['errors']} batch)")
     return {"cold_start_s": starts, "req_per_s": single["req_per_s"], "p99_us": single["p99_us"],
-            "rows_per_s": batch["req_per_s"] * 10_000, "calls_per_s": feedback["calls_per_s"]}
+            "grpc_req_per_s": over_grpc["req_per_s"], "rows_per_s": batch["req_per_s"] * 10_000,
+            "calls_per_s": feedback["calls_per_s"]}
 
 
 class Running(Server):
@@ -870,7 +876,7 @@ def drift_comparison(X, bodies, seconds, rounds=3):
     return out
 
 
-def run_ablation(X, y, bodies, seconds):
+def run_ablation(X, y, bodies, grpc_request, seconds):
     """Every setting of ablation(), ABLATION_ROUNDS times, interleaved and in alternating order (this
     machine's speed drifts over minutes); each figure is the median over the rounds."""
     rounds = {name: [] for name, _, _ in ablation()}
@@ -878,10 +884,11 @@ def run_ablation(X, y, bodies, seconds):
         for name, setting, _ in (ablation() if r % 2 == 0 else ablation()[::-1]):
             server = ablation_config(setting)
             try:
-                got = ablation_round(server, X, y, bodies, seconds)
+                got = ablation_round(server, X, y, bodies, grpc_request, seconds)
                 rounds[name].append(got)
                 say(f"ablation round {r + 1}, {name:18} cold {' '.join(f'{t:.2f}' for t in got['cold_start_s'])} s, "
                     f"{got['req_per_s']:.0f} req/s, p99 {got['p99_us'] / 1000:.1f} ms, "
+                    f"gRPC {got['grpc_req_per_s']:.0f} req/s, "
                     f"{got['rows_per_s']:.0f} rows/s @10k, {got['calls_per_s']:.0f} feedback calls/s")
             except Exception as err:  # noqa: BLE001 - reported, the other settings go on
                 say(f"ablation {name} FAILED: {err}")
@@ -894,8 +901,10 @@ def run_ablation(X, y, bodies, seconds):
         if len(good) < len(got):
             results[name] = {"error": next(g["error"] for g in got if "error" in g), "rounds": got}
             continue
-        med = {key: statistics.median(g[key] for g in good) for key in ("req_per_s", "p99_us", "rows_per_s", "calls_per_s")}
+        med = {key: statistics.median(g[key] for g in good)
+               for key in ("req_per_s", "p99_us", "grpc_req_per_s", "rows_per_s", "calls_per_s")}
         results[name] = {"single": {"req_per_s": med["req_per_s"], "p99_us": med["p99_us"]},
+                         "grpc": {"req_per_s": med["grpc_req_per_s"]},
                          "batch10000": {"rows_per_s": med["rows_per_s"]},
                          "feedback": {"concurrent": {"calls_per_s": med["calls_per_s"]}},
                          "cold_start_s": statistics.median(t for g in good for t in g["cold_start_s"]),
@@ -924,7 +933,7 @@ def plot_ablation(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(ABLATION_FIGURES), figsize=(18, 4.2))
+    fig, axes = plt.subplots(1, len(ABLATION_FIGURES), figsize=(21, 4.2))
     steps = [row["step"].replace("stock seldon-core", "stock") for row in rows]
     for i, (ax, (label, _, higher)) in enumerate(zip(axes, ABLATION_FIGURES)):
         values = [(row["figures"][i] or 0) / (1000 if "p99" in label else 1) for row in rows]
@@ -1019,7 +1028,7 @@ def main():
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         bodies = write_bodies(X, tmp)
-        grpc_files = grpc_requests(X, tmp) if names else {}
+        grpc_files = grpc_requests(X, tmp, {"seldon"} | ({"v2"} if any(n.startswith("mlserver") for n in names) else set()))
         all_servers = servers()
         unknown = set(names) - set(all_servers)
         if unknown:
@@ -1039,7 +1048,8 @@ def main():
         drift = comparison("drift", "the drift monitor on against off (1-row predictions)",
                            lambda: drift_comparison(X, bodies, seconds)) if args.drift else {}
         ablation_seconds = 2 if args.quick else 4
-        ablation_results = run_ablation(X, y, bodies, ablation_seconds) if args.ablation != "off" else {}
+        ablation_results = run_ablation(X, y, bodies, grpc_files["seldon"], ablation_seconds) \
+            if args.ablation != "off" else {}
     r = ratios(results)
     steps = ablation_table(ablation_results)
     report = {
@@ -1054,6 +1064,7 @@ def main():
         "results": results, "ratios": r, "targets": TARGETS, "balancer": balancer, "drift": drift,
         "ablation": {"method": f"{ABLATION_ROUNDS} rounds, interleaved, of every SERVING_TUNING setting: "
                                f"{ABLATION_STARTS} cold starts, 1 s warm-up, 1-row wrk {ablation_seconds} s, "
+                               f"1-row gRPC {max(1, ablation_seconds // 2)} s after 1 s, "
                                f"10,000-row wrk {max(1, ablation_seconds // 2)} s, 8 feedback clients x "
                                f"{513 * ABLATION_FEEDBACK_ROUNDS} calls, in alternating order; "
                                "medians over the rounds",

@@ -1,6 +1,7 @@
-"""serving.tuning: the switch, the version checks, and the fast_start step (what it imports beside
-seldon-core, and how it starts in one thread when two fail or hang). Runs in venvs/serving, where
-seldon-core is."""
+"""serving.tuning: the switch, the version checks, the fast_start step (what it imports beside
+seldon-core, and how it starts in one thread when two fail or hang), and the steps that answer by
+another way than seldon-core's (metrics_exposition, body_reads, grpc_aio, grpc_shortcut). Runs in
+venvs/serving, where seldon-core is."""
 import json
 import os
 import shutil
@@ -221,3 +222,19 @@ print(json.dumps({"stock": stock, "tuned": tuned}))
     assert said["stock"][:3] == [True, True, True]
     assert said["tuned"][:3] == [True, True, True]
     assert said["tuned"][3] * 20 < said["stock"][3], said
+
+
+GRPC_CHECKS = ["plain_requests_are_answered_as_seldon_core_answers_them",
+               "a_request_without_puid_gets_one_and_the_same_answer_otherwise",
+               "the_answer_follows_the_figures_when_feedback_is_logged",
+               "other_requests_take_seldon_cores_way",
+               "random_rows_are_read_as_protobuf_reads_them",
+               "the_aio_server_answers_and_refuses_with_gRPC_status_codes"]
+
+
+@pytest.mark.parametrize("check", GRPC_CHECKS)
+def test_grpc_aio_and_grpc_shortcut(check):
+    """tests/grpc_shortcut_check.py: the steps' answers against seldon-core's own, and a grpc.aio
+    server's status codes on loopback."""
+    done = serving_python(str(REPO_ROOT / "tests" / "grpc_shortcut_check.py"), check)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]

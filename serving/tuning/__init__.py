@@ -44,10 +44,15 @@ STEPS = {
                        "every prediction answered with a meta.puid, as Seldon's executor gives one"),
     "grpc_status": ({"seldon-core": "1.17.1"},
                     "a request the model refuses ends with INVALID_ARGUMENT over gRPC, not UNKNOWN"),
+    "grpc_aio": ({"seldon-core": "1.17.1", "grpcio": "1.85.3", "grpcio-reflection": "1.48.2"},
+                 "gRPC served by grpcio's asyncio server, each call in one thread: no hand-off to a pool thread"),
+    "grpc_shortcut": ({"seldon-core": "1.17.1", "protobuf": "3.20.3"},
+                      "gRPC predictions of plain numbers read from and answered in protobuf's wire format: "
+                      "no pure-Python protobuf messages"),
 }
 ABLATION_ORDER = ["metrics_store", "rest_shortcut", "flask_responses", "body_reads", "keepalive_worker", "fast_start",
                   "whole_responses", "scrape_metrics", "metrics_exposition", "grpc_status",
-                  "prediction_ids"]
+                  "prediction_ids", "grpc_aio", "grpc_shortcut"]
 
 
 class TuningRefused(SystemExit):
