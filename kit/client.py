@@ -1,5 +1,6 @@
 """A small HTTP client for the served model: predictions, feedback, and its Prometheus counters."""
 import os
+import time
 
 import requests
 
@@ -7,6 +8,10 @@ from serving.feedback_log import OUTCOMES
 
 MODEL_URL = os.environ.get("MODEL_URL", "http://localhost:9000")
 METRICS_URL = os.environ.get("METRICS_URL", "http://localhost:6000/metrics")
+# The server closes a kept-alive connection idle for 2 s (GUNICORN_KEEPALIVE); one idle for longer
+# than this is not reused, so that a request is never sent just as the server closes its connection
+# (the client would read "Remote end closed connection", and a POST is not sent twice).
+REUSE_IDLE_SECONDS = 1.0
 
 
 class ModelError(Exception):
@@ -35,9 +40,18 @@ class ModelClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        self._last_answer = 0.0
+
+    def _fresh_after_idle(self):
+        if time.monotonic() - self._last_answer > REUSE_IDLE_SECONDS:
+            self.session.close()  # its pooled connections; the next request opens a new one
+        return self.session
 
     def _post(self, path, payload):
-        response = self.session.post(self.base_url + path, json=payload, timeout=self.timeout)
+        try:
+            response = self._fresh_after_idle().post(self.base_url + path, json=payload, timeout=self.timeout)
+        finally:
+            self._last_answer = time.monotonic()
         if response.status_code != 200:
             try:
                 message = response.json()["status"]["info"]
@@ -57,9 +71,11 @@ class ModelClient:
 
     def is_up(self):
         try:
-            return self.session.get(self.base_url + "/health/ping", timeout=2).status_code == 200
+            return self._fresh_after_idle().get(self.base_url + "/health/ping", timeout=2).status_code == 200
         except requests.RequestException:
             return False
+        finally:
+            self._last_answer = time.monotonic()
 
 
 def parse_samples(text):
