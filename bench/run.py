@@ -4,8 +4,9 @@
 
 bench/README.md holds the method and the latest tables.
 
-Servers (one at a time, each stopped before the next starts; host processes on loopback ports
-18000-18300, containers at their own bridge address, so that no server pays for docker-proxy):
+Servers (one at a time, each stopped before the next starts, but for the 1-row rounds; host
+processes on loopback ports 18000-18300, containers at their own bridge address, so that no server
+pays for docker-proxy):
   article        docker-model:article (bench/build_article_image.sh): the article's class, Dockerfile and
                  requirements (Python 3.9, seldon-core 1.14.1, scikit-learn 1.0.2), 1 gunicorn worker
   the ablation   the kit's image with SERVING_TUNING=off (stock seldon-core), then each step of
@@ -18,13 +19,15 @@ Servers (one at a time, each stopped before the next starts; host processes on l
   floor          bench/floor_app.py: json + predict on gunicorn, 2 sync workers
 
 Measured for each: cold start (start to first good prediction, median of 5 starts), one-row
-predictions (wrk: req/s, p50, p99), one-row gRPC predictions where the server has gRPC
-(bench/grpc_load.py: req/s, p50, p99), batches of 100 and 10,000 rows (rows/s), the 513-row feedback
+predictions (wrk: req/s, p50, p99) and one-row gRPC predictions where the server has gRPC
+(bench/grpc_load.py: req/s, p50, p99), both in rounds with every server running and measured in
+turn, medians of the rounds; batches of 100 and 10,000 rows (rows/s), the 513-row feedback
 replay (one call per row, then one call for all rows; n/a without a feedback endpoint), resident
 memory under load (RSS and PSS summed over the process tree), image size. Writes bench/results.json
 and bench/results.png. Everything started here is stopped in a finally block, whatever happens.
 """
 import argparse
+import collections
 import http.client
 import json
 import os
@@ -302,6 +305,7 @@ def mlserver(name, parallel_workers, published_port):
 
 
 ABLATION_ROUNDS = 3
+ONE_ROW_ROUNDS = 3
 ABLATION_STARTS = 1  # cold starts per round
 ABLATION_FEEDBACK_ROUNDS = 2  # the 513 rows, one per call, twice: 1,026 calls
 
@@ -563,18 +567,11 @@ def bench_server(server, X, y, bodies, durations, grpc_files):
     # correctness of a batch through this protocol
     status, doc, _ = post(server, server.predict_path, server.payload(X))
     res["predictions_match_model"] = status == 200 and server.labels(doc) == [int(v) for v in server_expected(X)]
-    warm, single, batch = durations
-    # Memory is sampled in the warm-up, under the same load: reading a process's smaps stalls it,
-    # which would lengthen the measured run's tail (the more processes, the more).
+    warm, _, batch = durations
+    # Memory under 1-row load; 1-row req/s and latency are measured later, every server in turn
+    # (one_row_rounds). Reading a process's smaps stalls it: no latency is measured meanwhile.
     res["memory"] = wrk(server, bodies[server.protocol][1], max(warm, 2), sample_memory=True).pop("memory", None)
-    r = wrk(server, bodies[server.protocol][1], single)
-    res["single"] = r
-    say(f"  1 row: {r['req_per_s']:.0f} req/s, p50 {r['p50_us'] / 1000:.1f} ms, p99 {r['p99_us'] / 1000:.1f} ms, "
-        f"errors {r['errors']}; memory {res['memory']}")
-    if server.grpc_port:
-        g = res["grpc"] = grpc_load(server, grpc_files[server.protocol], int(server_expected(X[:1])[0]), single, warm)
-        say(f"  1 row over gRPC: {g['req_per_s']:.0f} req/s, p50 {g['p50_us'] / 1000:.1f} ms, "
-            f"p99 {g['p99_us'] / 1000:.1f} ms, errors {g['errors'] or 0}")
+    say(f"  memory under 1-row load: {res['memory']}")
     for n in (100, 10_000):
         wrk(server, bodies[server.protocol][n], 1)
         rb = wrk(server, bodies[server.protocol][n], batch)
@@ -604,6 +601,47 @@ def bench_server(server, X, y, bodies, durations, grpc_files):
 
 
 _model = None
+
+
+def median_of_rounds(runs):
+    """One figure of several rounds: req/s, p50 and p99 the medians, errors summed (by status code
+    over gRPC), each round's req/s and p99 kept."""
+    errors = collections.Counter()
+    for run in runs:
+        errors.update(run["errors"] if isinstance(run["errors"], dict) else {"http": run["errors"]})
+    return {"req_per_s": statistics.median(r["req_per_s"] for r in runs),
+            "p50_us": statistics.median(r["p50_us"] for r in runs),
+            "p99_us": statistics.median(r["p99_us"] for r in runs),
+            "errors": sum(errors.values()), "errors_by_kind": dict(errors),
+            "rounds": [{"req_per_s": r["req_per_s"], "p99_us": r["p99_us"]} for r in runs]}
+
+
+def one_row_rounds(benched, X, bodies, grpc_files, warm, seconds):
+    """1-row predictions over REST (wrk) and gRPC (bench/grpc_load.py) of every server benched, all
+    running at once and measured one after another, ONE_ROW_ROUNDS rounds in alternating order;
+    each figure the median of its rounds. This machine's speed drifts over minutes: servers
+    measured minutes apart would compare the machine with itself as much as the servers."""
+    expected = [int(v) for v in server_expected(X[:1])]
+    measured = {server.name: {"single": [], "grpc": []} for server in benched}
+    try:
+        for server in benched:
+            cold_start(server, server.payload(X[:1]), expected)
+        for r in range(ONE_ROW_ROUNDS):
+            for server in (benched if r % 2 == 0 else benched[::-1]):
+                wrk(server, bodies[server.protocol][1], warm)
+                got = wrk(server, bodies[server.protocol][1], seconds)
+                measured[server.name]["single"].append(got)
+                line = f"  round {r + 1}, {server.name:13} 1 row: {got['req_per_s']:.0f} req/s, p99 {got['p99_us'] / 1000:.1f} ms"
+                if server.grpc_port:
+                    g = grpc_load(server, grpc_files[server.protocol], expected[0], seconds, warm)
+                    measured[server.name]["grpc"].append(g)
+                    line += f"; gRPC {g['req_per_s']:.0f} req/s, p99 {g['p99_us'] / 1000:.1f} ms"
+                say(line)
+    finally:
+        for server in benched:
+            server.stop()
+    return {name: {kind: median_of_rounds(runs) for kind, runs in figures.items() if runs}
+            for name, figures in measured.items()}
 
 
 def server_expected(rows):
@@ -778,8 +816,9 @@ def ablation_round(server, X, y, bodies, grpc_request, seconds):
     over_grpc = grpc_load(server, grpc_request, int(server_expected(X[:1])[0]), max(1, seconds // 2), 1)
     batch = wrk(server, bodies["seldon"][10_000], max(1, seconds // 2))
     feedback = concurrent_feedback(server, X, y, rounds=ABLATION_FEEDBACK_ROUNDS)
-    if single["errors"] or batch["errors"]:
-        raise RuntimeError(f"{server.name}: wrk saw errors ({single['errors']} 1-row, {batch['errors']} batch)")
+    if single["errors"] or batch["errors"] or over_grpc["errors"]:
+        raise RuntimeError(f"{server.name}: errors ({single['errors']} 1-row, {batch['errors']} batch, "
+                           f"{over_grpc['errors']} gRPC)")
     return {"cold_start_s": starts, "req_per_s": single["req_per_s"], "p99_us": single["p99_us"],
             "grpc_req_per_s": over_grpc["req_per_s"], "rows_per_s": batch["req_per_s"] * 10_000,
             "calls_per_s": feedback["calls_per_s"]}
@@ -1042,6 +1081,16 @@ def main():
                 results[name] = {"error": f"{type(err).__name__}: {err}", "description": server.describe()}
             finally:
                 server.stop()
+        benched = [all_servers[name] for name in names if "error" not in results[name]]
+        if benched:
+            say(f"1-row predictions, REST and gRPC, {ONE_ROW_ROUNDS} rounds of {', '.join(s.name for s in benched)} in turn")
+            try:
+                for name, figures in one_row_rounds(benched, X, bodies, grpc_files, 1, durations[1] // 2 or 1).items():
+                    results[name].update(figures)
+            except Exception as err:  # noqa: BLE001 - the other figures stand
+                say(f"1-row rounds FAILED: {err}")
+                for server in benched:
+                    results[server.name]["error"] = f"1-row rounds: {type(err).__name__}: {err}"
         seconds = durations[1] // 2 or 1
         balancer = comparison("balancer", "the balancer of make scale against one container (1-row predictions)",
                               lambda: balancer_comparison(X, bodies, seconds)) if args.balancer else {}

@@ -40,10 +40,10 @@ class ModelClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
-        self._last_answer = 0.0
+        self._last_used = 0.0
 
     def _fresh_after_idle(self):
-        if time.monotonic() - self._last_answer > REUSE_IDLE_SECONDS:
+        if time.monotonic() - self._last_used > REUSE_IDLE_SECONDS:
             self.session.close()  # its pooled connections; the next request opens a new one
         return self.session
 
@@ -51,7 +51,7 @@ class ModelClient:
         try:
             response = self._fresh_after_idle().post(self.base_url + path, json=payload, timeout=self.timeout)
         finally:
-            self._last_answer = time.monotonic()
+            self._last_used = time.monotonic()
         if response.status_code != 200:
             try:
                 message = response.json()["status"]["info"]
@@ -75,7 +75,7 @@ class ModelClient:
         except requests.RequestException:
             return False
         finally:
-            self._last_answer = time.monotonic()
+            self._last_used = time.monotonic()
 
 
 def parse_samples(text):

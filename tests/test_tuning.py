@@ -225,6 +225,8 @@ print(json.dumps({"stock": stock, "tuned": tuned}))
 
 
 GRPC_CHECKS = ["plain_requests_are_answered_as_seldon_core_answers_them",
+               "hand_built_requests_are_read_as_protobuf_reads_them",
+               "a_model_that_writes_into_meta_is_answered_as_seldon_core_answers_it",
                "a_request_without_puid_gets_one_and_the_same_answer_otherwise",
                "the_answer_follows_the_figures_when_feedback_is_logged",
                "other_requests_take_seldon_cores_way",
@@ -237,4 +239,13 @@ def test_grpc_aio_and_grpc_shortcut(check):
     """tests/grpc_shortcut_check.py: the steps' answers against seldon-core's own, and a grpc.aio
     server's status codes on loopback."""
     done = serving_python(str(REPO_ROOT / "tests" / "grpc_shortcut_check.py"), check)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("env", [{"INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false"},
+                                 {"PREDICTIVE_UNIT_ID": "classifier", "PREDICTIVE_UNIT_IMAGE": "docker-model:1.0.0"}])
+def test_grpc_shortcut_answers_as_seldon_core_under_its_settings(env):
+    """seldon-core's settings that change an answer's meta (no figures; a requestPath)."""
+    done = serving_python(str(REPO_ROOT / "tests" / "grpc_shortcut_check.py"),
+                          "plain_requests_are_answered_as_seldon_core_answers_them", env=env)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]

@@ -9,8 +9,9 @@ Each call is answered in the loop's thread, one at a time, by the same servicer 
 SeldonModelGRPC, with the other steps' changes), as GRPC_THREADS=1 answers them: the model is
 never called from two threads at once. A servicer that calls `context.abort(code, message)`
 (grpc_status) ends the call with that code and message, as it does on the thread-pool server.
-With tracing on (seldon-core's --tracing), seldon-core's own server is kept: its interceptors are
-written for the thread-pool server.
+With tracing on (seldon-core's --tracing), or more than one thread asked for (GRPC_THREADS), seldon-core's
+own server is kept: its interceptors are written for the thread-pool server, and one thread here
+answers one call at a time.
 """
 import asyncio
 
@@ -33,7 +34,7 @@ class _SyncContext:
     def abort(self, code, details=""):
         raise _Aborted(code, details)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name):  # the aio context's other methods; none of seldon-core's uses a coroutine one
         return getattr(self._context, name)
 
 
@@ -96,9 +97,13 @@ def install():
     run_thread_pool_server = microservice._run_grpc_server
 
     def run_grpc_server(user_object, seldon_metrics, args, annotations, bind_address):
-        if args.tracing:
+        if args.tracing or int(args.grpc_threads) != 1:
+            microservice.logger.info("GRPC_THREADS=%s or tracing: seldon-core's thread-pool gRPC server", args.grpc_threads)
             return run_thread_pool_server(user_object, seldon_metrics, args, annotations, bind_address)
         microservice.logger.info("Starting new GRPC server on grpc.aio (serving.tuning.grpc_aio).")
-        asyncio.run(serve(user_object, seldon_metrics, annotations, bind_address))
+        try:
+            asyncio.run(serve(user_object, seldon_metrics, annotations, bind_address))
+        except KeyboardInterrupt:  # Ctrl-C in a terminal: the process ends quietly, as seldon-core's does
+            pass
 
     microservice._run_grpc_server = run_grpc_server

@@ -12,7 +12,7 @@ Everything else takes seldon-core's way, with the other steps' checks: any other
 encoding, a value that is not a number, ragged rows, a tensor whose shape does not hold its values,
 and any request the model refuses (it is then answered by that way, with its status and message).
 The model, its metrics and tags, and seldon-core's metrics store are called as seldon-core calls
-them; tests/test_tuning.py checks that both ways give the same answer.
+them; tests/grpc_shortcut_check.py (run by tests/test_tuning.py) checks that both ways answer alike.
 """
 import re
 import struct
@@ -48,6 +48,8 @@ def _fields(buf, start, end):
     """(field number, start, end) of each length-delimited field of the message in buf[start:end]."""
     i = start
     while i < end:
+        if buf[i] & 0x80:  # every field read here has a one-byte tag; protobuf reads a longer one as another
+            raise NotPlain("a tag of more than one byte")
         key, i = _varint(buf, i)
         if key & 7 != 2:
             raise NotPlain("a field that is not length-delimited")
@@ -205,7 +207,8 @@ class Answers:
         tags = dict(client_custom_tags(user_model) or {})
         tags.update(runtime_tags or {})
         request_path = get_request_path()
-        key = repr((request_path, tags, metrics))  # exact for the str, number and dict values they hold
+        # The tags' and figures' values are Python str, int and float (DockerModel's): their repr is exact.
+        key = repr((request_path, tags, metrics))
         encoded = self._meta_bytes.get(key)
         if encoded is None:
             from google.protobuf import json_format
@@ -222,31 +225,36 @@ class Answers:
         """The response's bytes, or None if the model refuses the request (seldon-core's way then
         answers it, as it answers every refused request)."""
         import numpy as np
+        from seldon_core.metrics import PREDICT_METRIC_METHOD_TAG
         from seldon_core.user_model import client_class_names, client_custom_metrics, client_predict
         from seldon_core.utils import construct_response
 
         from serving import prediction_ids
         from serving.validation import BadInput
 
+        model = servicer.user_model
+        if hasattr(model, "predict_raw") or hasattr(model, "predict_grpc"):  # seldon-core calls those instead
+            return None
         puid = prediction_ids.puid_for({"puid": request.puid} if request.puid else {})
         meta = {"puid": puid} if puid else {}
+        sent = dict(meta)
         try:
-            response = client_predict(servicer.user_model, request.features, request.names, meta=meta)
+            response = client_predict(model, request.features, request.names, meta=meta)
         except BadInput:
             return None
-        metrics = client_custom_metrics(servicer.user_model, servicer.seldon_metrics, "predict", response.metrics)
+        metrics = client_custom_metrics(model, servicer.seldon_metrics, PREDICT_METRIC_METHOD_TAG, response.metrics)
         predictions = response.data
         if isinstance(predictions, list):
             predictions = np.array(predictions)
-        if not isinstance(predictions, np.ndarray) or predictions.dtype.kind not in "iuf":
+        # seldon-core's answer also carries what the model wrote into meta: built by seldon-core then.
+        if meta != sent or not isinstance(predictions, np.ndarray) or predictions.dtype.kind not in "iuf":
             message = request.message()
             if puid:
                 message.meta.puid = puid
             return construct_response(servicer.user_model, False, message, response.data, meta, metrics,
                                       response.tags).SerializeToString()
-        meta_bytes = (_len_field(1, puid.encode()) if puid else b"") + self.meta_bytes(
-            servicer.user_model, metrics, response.tags)
-        names = list(client_class_names(servicer.user_model, predictions))
+        meta_bytes = (_len_field(1, puid.encode()) if puid else b"") + self.meta_bytes(model, metrics, response.tags)
+        names = list(client_class_names(model, predictions))
         return _len_field(2, meta_bytes) + _len_field(3, _data(request.kind, predictions, names))
 
 
