@@ -841,12 +841,10 @@ def scale(*args):
 
 
 def medians(measured):
-    """{name: req/s and p99 (medians), errors (summed), runs} of {name: [wrk results]}, said as well."""
+    """{name: median_of_rounds(its results)} of {name: [wrk results]}, said as well."""
     out = {}
     for name, runs in measured.items():
-        out[name] = {"req_per_s": statistics.median(r["req_per_s"] for r in runs),
-                     "p99_us": statistics.median(r["p99_us"] for r in runs),
-                     "errors": sum(r["errors"] for r in runs), "runs": len(runs)}
+        out[name] = median_of_rounds(runs)
         say(f"  {name}: {out[name]['req_per_s']:.0f} req/s, p99 {out[name]['p99_us'] / 1000:.1f} ms "
             f"(median of {len(runs)}), errors {out[name]['errors']}")
     return out
@@ -1081,17 +1079,17 @@ def main():
                 results[name] = {"error": f"{type(err).__name__}: {err}", "description": server.describe()}
             finally:
                 server.stop()
+        seconds = durations[1] // 2 or 1  # a round's run, where runs are repeated and interleaved
         benched = [all_servers[name] for name in names if "error" not in results[name]]
         if benched:
             say(f"1-row predictions, REST and gRPC, {ONE_ROW_ROUNDS} rounds of {', '.join(s.name for s in benched)} in turn")
             try:
-                for name, figures in one_row_rounds(benched, X, bodies, grpc_files, 1, durations[1] // 2 or 1).items():
+                for name, figures in one_row_rounds(benched, X, bodies, grpc_files, 1, seconds).items():
                     results[name].update(figures)
             except Exception as err:  # noqa: BLE001 - the other figures stand
                 say(f"1-row rounds FAILED: {err}")
                 for server in benched:
                     results[server.name]["error"] = f"1-row rounds: {type(err).__name__}: {err}"
-        seconds = durations[1] // 2 or 1
         balancer = comparison("balancer", "the balancer of make scale against one container (1-row predictions)",
                               lambda: balancer_comparison(X, bodies, seconds)) if args.balancer else {}
         drift = comparison("drift", "the drift monitor on against off (1-row predictions)",
@@ -1107,7 +1105,7 @@ def main():
                     "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
                     "note": "shared machine: other work ran at the same time"},
         "method": {"wrk": f"-t{WRK_THREADS} -c{WRK_CONNECTIONS}", "warmup_s": durations[0],
-                   "single_s": durations[1], "batch_s": durations[2], "quick": args.quick},
+                   "one_row": f"{ONE_ROW_ROUNDS} rounds of 1 s + {seconds} s", "batch_s": durations[2], "quick": args.quick},
         "article_training": (ROOT / "build" / "article-models" / "training.txt").read_text().strip().splitlines()[-1:]
         if (ROOT / "build" / "article-models" / "training.txt").exists() else None,
         "results": results, "ratios": r, "targets": TARGETS, "balancer": balancer, "drift": drift,

@@ -251,7 +251,7 @@ class Answers:
             message = request.message()
             if puid:
                 message.meta.puid = puid
-            return construct_response(servicer.user_model, False, message, response.data, meta, metrics,
+            return construct_response(model, False, message, response.data, meta, metrics,
                                       response.tags).SerializeToString()
         meta_bytes = (_len_field(1, puid.encode()) if puid else b"") + self.meta_bytes(model, metrics, response.tags)
         names = list(client_class_names(model, predictions))
