@@ -14,9 +14,8 @@ say() { echo "[base-image] $*" >&2; }
 
 if [ "$(docker image inspect -f '{{.Architecture}}' "$official" 2>/dev/null)" = "$arch" ]; then echo "$official"; exit 0; fi
 # The local base is rebuilt when this recipe changes.
-# (Python's sha256: sha256sum is not on macOS.)
 recipe=$(cat "$0" "$(dirname "$0")/debootstrap_rootfs.sh" "$(dirname "$0")/slim_rootfs.py" \
-  | python3 -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])')
+  | python3 "$(dirname "$0")/../scripts/environments/content_stamp.py")
 if [ "$(docker image inspect -f '{{index .Config.Labels "kit.recipe"}}' "$local_base" 2>/dev/null)" = "$recipe" ]; then
   echo "$local_base"; exit 0
 fi

@@ -15,7 +15,7 @@ platforms=scripts/environments/platforms.py
 platform=${1:-$(python3 "$platforms" image platform)}
 wheels=$(python3 "$platforms" wheelhouse "$platform")
 stamp=$wheels/.done-$( (cat requirements.lock image/strip_wheels.py; echo "$platform") \
-  | python3 -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])')
+  | python3 scripts/environments/content_stamp.py)
 [ -f "$stamp" ] && exit 0
 
 say() { echo "[wheelhouse] $*" >&2; }

@@ -16,8 +16,7 @@ say() { echo "[setup] $*" >&2; }
   say "$(python3 "$platforms" python-hint 2>/dev/null || echo "Python 3.11 is needed: set PYTHON=/path/to/python3.11")"
   exit 1; }
 
-# sha256sum is not on macOS.
-stamp_of() { cat "$@" | "$python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])'; }
+stamp_of() { cat "$@" | "$python" scripts/environments/content_stamp.py; }
 
 make_env() {  # name, requirement files..., then pip arguments after --
   local name=$1; shift
